@@ -1,0 +1,52 @@
+"""One registry of connectors keyed by their ``connector:`` name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from connectors.base import Source
+
+_SOURCES: dict[str, type[Source]] = {}
+
+
+def register_source(cls: type[Source]) -> type[Source]:
+    """Class decorator: make a Source available under its ``kind``."""
+    _SOURCES[cls.kind] = cls
+    return cls
+
+
+def source_kinds() -> list[str]:
+    """Every registered ``connector:`` name."""
+    _load_builtin()
+    return sorted(_SOURCES)
+
+
+def source_class(kind: str) -> type[Source]:
+    """The Source class for a ``connector:`` name; KeyError when unknown."""
+    _load_builtin()
+    return _SOURCES[kind]
+
+
+def open_source(name: str, spec: dict[str, Any], base_dir: Path | str = ".") -> Source:
+    """Open a source from its migration.yaml spec.
+
+    Example:
+        >>> src = open_source("contacts", {"connector": "csv", "path": "tests/data/contacts.csv"})
+        >>> src.kind
+        'csv'
+    """
+    cls = source_class(spec["connector"])
+    return cls(name, cls.Options.model_validate(spec), Path(base_dir))
+
+
+def _load_builtin() -> None:
+    # Importing the modules registers them; done lazily so optional parsers load on demand.
+    import importlib
+
+    for module in ("csv", "sql", "excel", "json", "vcard", "ldif", "fixed_width"):
+        try:
+            importlib.import_module(f"connectors.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"connectors.{module}":
+                raise
