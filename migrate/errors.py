@@ -35,6 +35,13 @@ class InputError(MigrateError):
     exit_code = EXIT_USAGE
 
 
+class UnreachableError(MigrateError):
+    """A database server does not answer; worth retrying later."""
+
+    exit_code = EXIT_FAILED
+    transient = True
+
+
 class SourceReadError(MigrateError):
     """A source failed while being read (a database went away mid-stream)."""
 

@@ -1,0 +1,212 @@
+"""The `crm-migrate` command line. Exit codes: 0 ok, 1 failed, 2 usage or configuration."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from migrate.errors import EXIT_FAILED, EXIT_OK, ConfigError, MigrateError
+from migrate.logs import setup_console
+
+log = logging.getLogger("crm_migrate")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class _Group(click.Group):
+    """Turns every error into one clear message and an exit code; never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            err.print(f"[bold red]error:[/] {len(exc.problems)} problem(s) in the configuration:"
+                      if len(exc.problems) > 1 else "[bold red]error:[/] configuration problem:", highlight=False)
+            for problem in exc.problems:
+                err.print(f"  {problem}", markup=False, highlight=False)
+            sys.exit(exc.exit_code)
+        except MigrateError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err.print("interrupted; rerun the same command to resume")
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # the last line of defence: one line, details in the log
+            log.debug("internal error", exc_info=True)
+            err.print(f"[bold red]error:[/] internal error: {type(exc).__name__}: {exc} "
+                      "(rerun with -v for details; please report it)", markup=True, highlight=False)
+            if ctx.params.get("verbose"):
+                err.print_exception()
+            sys.exit(EXIT_FAILED)
+
+
+project_option = click.option("-p", "--project", "project_dir", default=".", show_default=True,
+                              type=click.Path(file_okay=True, dir_okay=True, path_type=Path),
+                              help="Migration project folder (holding migration.yaml).")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show debug messages.")
+@click.version_option(package_name="crm-migrate")
+def main(verbose: bool) -> None:
+    """Move customer data out of legacy systems into a new CRM without losing any of it."""
+    setup_console(verbose)
+
+
+def _project(project_dir: Path):
+    from migrate.project import Project
+
+    return Project.load(project_dir)
+
+
+@main.command()
+@click.argument("directory", default="crm-migrate-demo", type=click.Path(path_type=Path))
+@click.option("--size", default=2000, show_default=True, type=click.IntRange(100, 5_000_000),
+              help="Source rows to generate (contacts + ERP customers).")
+@click.option("--seed", default=7, show_default=True, help="Random seed for the generated data.")
+def demo(directory: Path, size: int, seed: int) -> None:
+    """Write the bundled demo migration into DIRECTORY and run it end to end into SQLite."""
+    from migrate.demo import write_demo
+    from migrate.pipeline import run
+
+    files = write_demo(directory, size=size, seed=seed)
+    log.info("demo migration written to %s", directory)
+    project = _project(files.root)
+    result = run(project, command="demo")
+    _print_reconciliation(result.reconciliation)
+    out.print(f"\nreport: {result.reports['html']}\nlog:    {result.log_path}", highlight=False)
+    sys.exit(EXIT_OK if result.reconciliation["holds"] else EXIT_FAILED)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def init(directory: Path) -> None:
+    """Scaffold a new migration project: a commented migration.yaml, data/ and mappings/."""
+    from migrate.scaffold import scaffold
+
+    created = scaffold(directory)
+    for path in created:
+        out.print(f"created {path}", highlight=False)
+    out.print(f"\nnext: put your exports in {directory / 'data'}, edit {directory / 'migration.yaml'}, "
+              f"then `crm-migrate run -p {directory}`", highlight=False)
+
+
+@main.command("run")
+@project_option
+@click.option("--no-load", is_flag=True, help="Stop after golden records (load waves later with `load --phase`).")
+@click.option("--phase", "phases", multiple=True, help="Load only this phase (repeatable).")
+def run_cmd(project_dir: Path, no_load: bool, phases: tuple[str, ...]) -> None:
+    """Run every stage: extract, standardise, validate, match, golden records, load, reconcile."""
+    from migrate.pipeline import run
+
+    project = _project(project_dir)
+    result = run(project, load=not no_load, phases=list(phases) or None)
+    _print_loads(result)
+    _print_reconciliation(result.reconciliation)
+    out.print(f"\nreport: {result.reports['html']}", highlight=False)
+    sys.exit(EXIT_OK if result.reconciliation["holds"] or no_load else EXIT_FAILED)
+
+
+@main.command()
+@project_option
+@click.option("--phase", "phases", multiple=True, required=True, help="Phase to load (repeatable, in order).")
+def load(project_dir: Path, phases: tuple[str, ...]) -> None:
+    """Load phases (waves) of golden records into the new CRM; safe to rerun after a crash."""
+    from migrate.pipeline import load_phases
+
+    project = _project(project_dir)
+    result = load_phases(project, list(phases))
+    _print_loads(result)
+    failed = sum(sum(r.failed.values()) for r in result.loads)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@main.command()
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def status(project_dir: Path, as_json: bool) -> None:
+    """Show recent runs, their stages, and what the workspace holds."""
+    from migrate.status import workspace_status
+
+    info = workspace_status(_project(project_dir))
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    table = Table("run", "command", "status", "started", "finished", "stages", title="runs")
+    for r in info["runs"]:
+        stages = ", ".join(f"{s['stage']}:{s['status']}" for s in r["stages"])
+        table.add_row(r["run_id"], r["command"], r["status"], r["started_at"], r["finished_at"] or "", stages)
+    out.print(table)
+    counts = Table("what", "rows", title="workspace")
+    for k, v in info["counts"].items():
+        counts.add_row(k, f"{v:,}")
+    out.print(counts)
+
+
+@main.command()
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print the reconciliation as JSON.")
+def reconcile(project_dir: Path, as_json: bool) -> None:
+    """Prove in = loaded + merged + quarantined per source and phase; exit 1 when it does not hold."""
+    from migrate.reconcile import reconcile as compute
+    from migrate.report import write_reports
+
+    project = _project(project_dir)
+    report = compute(project, project.workspace())
+    paths = write_reports(report, project.state_dir / "reports")
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        _print_reconciliation(report)
+        out.print(f"\nreport: {paths['html']}", highlight=False)
+    sys.exit(EXIT_OK if report["holds"] else EXIT_FAILED)
+
+
+@main.command()
+@project_option
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the report here.")
+def report(project_dir: Path, fmt: str, output: Path | None) -> None:
+    """Write the reconciliation report (HTML or Markdown for people, JSON for jobs)."""
+    from migrate.reconcile import reconcile as compute
+    from migrate.report import write_reports
+
+    project = _project(project_dir)
+    data = compute(project, project.workspace())
+    paths = write_reports(data, project.state_dir / "reports")
+    if output is not None:
+        output.write_text(paths[fmt].read_text(encoding="utf-8"), encoding="utf-8")
+    out.print(str(output or paths[fmt]), highlight=False)
+
+
+def _print_loads(result: Any) -> None:
+    for r in result.loads:
+        entities = sorted(set(r.created) | set(r.updated) | set(r.unchanged) | set(r.failed))
+        table = Table("entity", "created", "updated", "unchanged", "failed", title=f"phase {r.phase}")
+        for e in entities:
+            table.add_row(e, *(f"{getattr(r, b).get(e, 0):,}" for b in ("created", "updated", "unchanged", "failed")))
+        out.print(table)
+
+
+def _print_reconciliation(report: dict[str, Any]) -> None:
+    table = Table("source", "in", "quarantined", "merged", "loaded", "pending", "holds", title="reconciliation")
+    rows = [*report["sources"].items(), ("total", report["total"])]
+    for name, r in rows:
+        table.add_row(name, *(f"{r[c]:,}" for c in ("in", "quarantined", "merged", "loaded", "pending")),
+                      "[green]yes[/]" if r["holds"] else "[red]NO[/]")
+    out.print(table)
+    verdict = "[green]holds[/]" if report["holds"] else "[red]does NOT hold[/]"
+    out.print(f"in = loaded + merged + quarantined {verdict}")
+
+
+if __name__ == "__main__":
+    main()

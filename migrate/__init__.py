@@ -1,0 +1,27 @@
+"""Orchestration: project config, workspace, pipeline stages, golden records, loader, reports.
+
+Public entry points: :class:`Project` (``Project.load(path)``) and :func:`run`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Project", "run", "load_phases", "reconcile"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `import migrate.errors` from connectors does not pull in the whole pipeline.
+    if name == "Project":
+        from migrate.project import Project
+
+        return Project
+    if name in ("run", "load_phases"):
+        from migrate import pipeline
+
+        return getattr(pipeline, name)
+    if name == "reconcile":
+        from migrate.reconcile import reconcile
+
+        return reconcile
+    raise AttributeError(name)

@@ -1,0 +1,55 @@
+"""Progress on long stages: a rich bar with counts and ETA on a terminal, log lines otherwise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger("crm_migrate")
+
+Advance = Callable[[int], None]
+
+
+@contextmanager
+def progress(description: str, total: int | None = None, unit: str = "rows") -> Iterator[Advance]:
+    """Report progress of one long step; yields ``advance(n)``.
+
+    On a terminal this is a rich progress bar with counts and ETA; otherwise (cron,
+    CI, a pipe) a plain log line at most every 5 seconds and one at the end.
+    """
+    if sys.stderr.isatty():
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn(unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                      transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+        return
+    start = last = time.monotonic()
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if now - last >= 5:
+            last = now
+            log.info("%s: %s", description, _status(done, total, now - start, unit))
+
+    yield advance
+    log.info("%s: %s", description, _status(done, total, time.monotonic() - start, unit, final=True))
+
+
+def _status(done: int, total: int | None, elapsed: float, unit: str, final: bool = False) -> str:
+    rate = done / elapsed if elapsed > 0 else 0.0
+    text = f"{done:,} {unit}" + (f" of ~{total:,}" if total and not final else "")
+    if final:
+        return f"{text} in {elapsed:.1f}s ({rate:,.0f}/s)"
+    if total and rate > 0 and done < total:
+        text += f", ETA {(total - done) / rate:.0f}s"
+    return text

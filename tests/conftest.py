@@ -1,0 +1,18 @@
+"""Shared fixtures: fresh databases, small projects built from tests/data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.databases import fresh_database
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def db_url(request, tmp_path):
+    """A fresh empty database URL of the kind named by ``@with_databases``."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
