@@ -85,6 +85,12 @@ class SqlSource(Source):
                              f"{_first_line(exc)}") from None
         return sa.select(reflected)
 
+    def columns(self) -> list[str]:
+        if self.options.table is None:
+            return super().columns()
+        selectable = self._selectable(self.options.table, None)
+        return [c.name for c in selectable.selected_columns]
+
     def estimate_rows(self) -> int | None:
         if self.options.table is None:
             return None

@@ -11,10 +11,16 @@ import sqlalchemy as sa
 
 from connectors.crm_schema import reference_metadata
 from connectors.urls import make_engine, safe_url
-from migrate.errors import TargetError
+from migrate.errors import EXIT_USAGE, TargetError
 
 #: Entities in load order: parents before the records that point at them.
 ENTITIES = ("accounts", "contacts", "addresses", "orders", "invoices", "activities")
+
+
+class TargetSchemaError(TargetError):
+    """The target database has tables that do not fit the schema we load into."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass
@@ -43,8 +49,21 @@ class SqlTarget:
         self.metadata = reference_metadata()
         try:
             self.metadata.create_all(self.engine)
+            self._check_schema()
         except sa.exc.SQLAlchemyError as exc:
             raise TargetError(f"cannot create the reference schema in {safe_url(url)}: {_reason(exc)}") from None
+
+    def _check_schema(self) -> None:
+        """Tables that already existed must have the reference columns; say which are missing."""
+        inspector = sa.inspect(self.engine)
+        problems = []
+        for table in self.metadata.sorted_tables:
+            found = {c["name"] for c in inspector.get_columns(table.name)}
+            missing = [c.name for c in table.columns if c.name not in found]
+            if missing:
+                problems.append(f"table {table.name!r} exists but lacks column(s) {', '.join(missing)}")
+        if problems:
+            raise TargetSchemaError(f"{self.describe()} is not in the reference CRM schema: " + "; ".join(problems))
 
     def describe(self) -> str:
         """The target, password hidden."""

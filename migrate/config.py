@@ -211,20 +211,22 @@ def _dotted(loc: Loc) -> str:
     return text or "(top level)"
 
 
-def parse_config(located: LocatedYaml, secrets: Secrets) -> ProjectConfig:
-    """Validate a loaded migration.yaml; raise ConfigError listing every problem."""
+def parse_config(located: LocatedYaml, secrets: Secrets) -> tuple[ProjectConfig | None, dict, list[str]]:
+    """Validate a loaded migration.yaml.
+
+    Returns the config (None when invalid), the data with ``${VAR}`` expanded (so later
+    checks can still look at the parts that are fine), and every problem found.
+    """
     problems: list[str] = []
     if not isinstance(located.data, dict):
-        raise ConfigError(f"{located.path}: expected a mapping of keys (workspace, sources, target...)")
+        return None, {}, [f"{located.path}: expected a mapping of keys (workspace, sources, target...)"]
     data = expand_env(located.data, located, secrets, problems)
     try:
         config = ProjectConfig.model_validate(data)
     except ValidationError as exc:
         problems.extend(validation_problems(exc, located, model=ProjectConfig))
-        raise ConfigError(sort_problems(problems)) from None
-    if problems:
-        raise ConfigError(problems)
-    return config
+        config = None
+    return config, data, problems
 
 
 def sort_problems(problems: list[str]) -> list[str]:

@@ -55,25 +55,25 @@ class Project:
             raise ConfigError(f"{config_path}: no migration project here (create one with `crm-migrate init DIR`)")
         located = load_yaml(config_path)
         secrets = Secrets()
-        config = parse_config(located, secrets)
-        project = cls(config_path.parent.resolve(), config, secrets, located)
-        problems = project._check()
+        config, data, problems = parse_config(located, secrets)
+        project = cls(config_path.parent.resolve(), config, secrets, located)  # type: ignore[arg-type]
+        sources = data.get("sources")
+        if isinstance(sources, dict):
+            for name, spec in sources.items():
+                problems += project._check_source(name, spec)
+        if config is not None:
+            problems += project._check_survive()
+            problems += project._check_phases()
         if problems:
             raise ConfigError(sort_problems(problems))
         return project
 
     # -- checks -------------------------------------------------------------------------------------
-    def _check(self) -> list[str]:
-        problems: list[str] = []
-        for name, spec in self.config.sources.items():
-            problems += self._check_source(name, spec)
-        problems += self._check_survive()
-        problems += self._check_phases()
-        return problems
-
     def _check_source(self, name: str, spec: dict) -> list[str]:
         loc = ("sources", name)
-        kind = spec.get("connector") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict):
+            return [f"{self.located.where(loc)}: sources.{name}: expected a mapping of options (found {spec!r})"]
+        kind = spec.get("connector")
         if kind is None:
             return [f"{self.located.where(loc)}: sources.{name}.connector: required key is missing "
                     f"(one of: {', '.join(source_kinds())})"]

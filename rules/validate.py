@@ -30,7 +30,8 @@ def _has_identity(df: pd.DataFrame) -> pd.Series:
 CANONICAL_SCHEMA = pa.DataFrameSchema(
     {
         "record_key": pa.Column(str, nullable=False),
-        "source_id": pa.Column(str, pa.Check.str_length(min_value=1, name="missing_source_id"), nullable=False),
+        "source_id": pa.Column(str, pa.Check(lambda s: s.str.strip().str.len() > 0, name="missing_source_id"),
+                               nullable=False),
         "birth_date": pa.Column(
             object, pa.Check(lambda s: s.astype("string").str.fullmatch(r"\d{4}-\d{2}-\d{2}"),
                              name="invalid_date", ignore_na=True),

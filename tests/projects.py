@@ -67,8 +67,8 @@ def make_project(root: Path, *, erp_url: str | None = None, target_url: str | No
     erp_url = erp_url or "sqlite:///data/erp.db"
     engine = sa.create_engine(erp_url.replace("sqlite:///data/", f"sqlite:///{root}/data/"))
     with engine.begin() as conn:
-        CUSTOMERS.to_sql("customers", conn, index=False, if_exists="replace")
-        ORDERS.to_sql("orders", conn, index=False, if_exists="replace")
+        CUSTOMERS.to_sql("erp_customers", conn, index=False, if_exists="replace")
+        ORDERS.to_sql("erp_orders", conn, index=False, if_exists="replace")
     engine.dispose()
     (root / "mappings" / "contacts.yaml").write_text(yaml.safe_dump(CONTACTS_MAPPING), encoding="utf-8")
     (root / "mappings" / "erp.yaml").write_text(yaml.safe_dump(ERP_MAPPING), encoding="utf-8")
@@ -77,9 +77,9 @@ def make_project(root: Path, *, erp_url: str | None = None, target_url: str | No
         "sources": {
             "contacts": {"connector": "csv", "path": "data/contacts.csv", "mapping": "mappings/contacts.yaml",
                          "default_region": "GB"},
-            "erp": {"connector": "sql", "url": erp_url, "table": "customers", "id_column": "customer_id",
+            "erp": {"connector": "sql", "url": erp_url, "table": "erp_customers", "id_column": "customer_id",
                     "mapping": "mappings/erp.yaml",
-                    "related": {"orders": {"table": "orders", "id_column": "order_id", "parent_key": "customer_id",
+                    "related": {"orders": {"table": "erp_orders", "id_column": "order_id", "parent_key": "customer_id",
                                            "fields": {"occurred_on": "order_date"}}}},
         },
         "rules": {"survive": {"default": [{"source_priority": ["erp", "contacts"]}, "most_recent"],
