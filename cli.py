@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from migrate.config import redact
 from migrate.errors import EXIT_FAILED, EXIT_OK, ConfigError, MigrateError
 from migrate.logs import setup_console
 
@@ -30,10 +31,11 @@ class _Group(click.Group):
             err.print(f"[bold red]error:[/] {len(exc.problems)} problem(s) in the configuration:"
                       if len(exc.problems) > 1 else "[bold red]error:[/] configuration problem:", highlight=False)
             for problem in exc.problems:
-                err.print(f"  {problem}", markup=False, highlight=False)
+                err.print(f"  {redact(problem)}", markup=False, highlight=False)
             sys.exit(exc.exit_code)
         except MigrateError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print("[bold red]error:[/] ", end="", highlight=False)
+            err.print(redact(str(exc)), markup=False, highlight=False)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err.print("interrupted; rerun the same command to resume")
@@ -42,8 +44,9 @@ class _Group(click.Group):
             raise
         except Exception as exc:  # the last line of defence: one line, details in the log
             log.debug("internal error", exc_info=True)
-            err.print(f"[bold red]error:[/] internal error: {type(exc).__name__}: {exc} "
-                      "(rerun with -v for details; please report it)", markup=True, highlight=False)
+            err.print("[bold red]error:[/] ", end="", highlight=False)
+            err.print(redact(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for details; "
+                             "please report it)"), markup=False, highlight=False)
             if ctx.params.get("verbose"):
                 err.print_exception()
             sys.exit(EXIT_FAILED)

@@ -131,17 +131,33 @@ class ProjectConfig(_Strict):
 
 
 class Secrets:
-    """Values that came from ``${VAR}``; never printed, logged or written to a report."""
+    """Values that came from ``${VAR}``; never printed, logged or written to a report.
+
+    Every value is also remembered for the whole process, so the CLI's last-resort error
+    printer redacts them even when the error escaped the project that knew them.
+    """
+
+    seen: set[str] = set()
 
     def __init__(self) -> None:
         self.values: set[str] = set()
 
+    def add(self, value: str) -> None:
+        """Remember a secret value."""
+        self.values.add(value)
+        Secrets.seen.add(value)
+
     def redact(self, text: str) -> str:
         """Replace every secret value in ``text`` with ``***``."""
-        for value in sorted(self.values, key=len, reverse=True):
-            if len(value) >= 3:
-                text = text.replace(value, "***")
-        return text
+        return redact(text, self.values)
+
+
+def redact(text: str, values: set[str] | None = None) -> str:
+    """Replace secret values (by default every one seen in this process) with ``***``."""
+    for value in sorted(Secrets.seen if values is None else values, key=len, reverse=True):
+        if len(value) >= 3:
+            text = text.replace(value, "***")
+    return text
 
 
 def expand_env(data: Any, located: LocatedYaml, secrets: Secrets, problems: list[str], loc: Loc = ()) -> Any:
@@ -156,7 +172,7 @@ def expand_env(data: Any, located: LocatedYaml, secrets: Secrets, problems: list
             if name not in os.environ:
                 problems.append(f"{located.where(loc)}: {_dotted(loc)}: environment variable ${{{name}}} is not set")
                 return ""
-            secrets.values.add(os.environ[name])
+            secrets.add(os.environ[name])
             return os.environ[name]
 
         return _ENV.sub(sub, data)

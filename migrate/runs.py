@@ -53,7 +53,9 @@ def stage(ws: Workspace, run_id: str, name: str) -> Iterator[StageRecord]:
     record = StageRecord()
     with ws.begin() as conn:
         conn.execute(sa.delete(stages).where(stages.c.run_id == run_id, stages.c.stage == name))
-        conn.execute(sa.insert(stages).values(run_id=run_id, stage=name, status="running", started_at=now()))
+        position = conn.execute(sa.select(sa.func.count()).where(stages.c.run_id == run_id)).scalar_one()
+        conn.execute(sa.insert(stages).values(run_id=run_id, stage=name, position=position + 1, status="running",
+                                              started_at=now()))
     log.debug("stage %s started", name)
     status = "failed"
     try:

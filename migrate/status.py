@@ -18,7 +18,7 @@ def workspace_status(project: Project, last: int = 10) -> dict[str, Any]:
     stage_rows = ws.frame(sa.select(stages).where(stages.c.run_id.in_(recent["run_id"].tolist())))
     out_runs = []
     for r in recent.to_dict("records"):
-        mine = stage_rows[stage_rows["run_id"] == r["run_id"]].sort_values("started_at")
+        mine = stage_rows[stage_rows["run_id"] == r["run_id"]].sort_values("position")
         r["stages"] = [{**s, "detail": json.loads(s["detail"]) if s["detail"] else {}}
                        for s in mine.drop(columns=["run_id"]).to_dict("records")]
         out_runs.append(r)

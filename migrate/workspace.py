@@ -45,7 +45,7 @@ runs = sa.Table(
 stages = sa.Table(
     "stages", metadata,
     sa.Column("run_id", KEY, primary_key=True), sa.Column("stage", sa.String(64), primary_key=True),
-    sa.Column("status", sa.String(20)), sa.Column("started_at", sa.Text), sa.Column("finished_at", sa.Text),
+    sa.Column("position", sa.Integer), sa.Column("status", sa.String(20)), sa.Column("started_at", sa.Text), sa.Column("finished_at", sa.Text),
     sa.Column("rows_in", sa.BigInteger), sa.Column("rows_out", sa.BigInteger), sa.Column("detail", sa.Text),
 )
 
