@@ -191,6 +191,79 @@ def report(project_dir: Path, fmt: str, output: Path | None) -> None:
     out.print(str(output or paths[fmt]), highlight=False)
 
 
+@main.group()
+def quarantine() -> None:
+    """Rows that could not be migrated: list them, export them for fixing, requeue the fixes."""
+
+
+@quarantine.command("list")
+@project_option
+@click.option("--source", help="Only this source.")
+@click.option("--reason", help="Only this reason code (e.g. invalid_email).")
+@click.option("--limit", default=50, show_default=True, help="Show at most this many rows.")
+def quarantine_list(project_dir: Path, source: str | None, reason: str | None, limit: int) -> None:
+    """List open quarantine rows, newest first, with a count per reason."""
+    from migrate.quarantine import list_rows
+
+    rows = list_rows(_project(project_dir).workspace(), source, reason)
+    table = Table("id", "source", "ref", "reason", "column", "value", title=f"quarantine ({len(rows):,} open)")
+    for r in rows.head(limit).itertuples(index=False):
+        table.add_row(str(r.id), r.source, r.source_ref, r.reason, r.column or "", (r.value or "")[:60])
+    out.print(table)
+    for reason_code, n in rows["reason"].value_counts().items():
+        out.print(f"  {reason_code}: {n:,}", highlight=False)
+
+
+@quarantine.command("show")
+@project_option
+@click.argument("quarantine_id", type=int)
+def quarantine_show(project_dir: Path, quarantine_id: int) -> None:
+    """Show one quarantine row and the source row behind it."""
+    from migrate.quarantine import get_row
+
+    row = get_row(_project(project_dir).workspace(), quarantine_id)
+    for key in ("id", "source", "dataset", "source_ref", "record_key", "stage", "reason", "column", "value",
+                "detail", "status", "run_id"):
+        out.print(f"{key:>11}: {row.get(key)}", highlight=False, markup=False)
+    if row["raw"]:
+        out.print("source row:", highlight=False)
+        for col, value in row["raw"].items():
+            out.print(f"  {col}: {value}", highlight=False, markup=False)
+
+
+@quarantine.command("export")
+@project_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--source", help="Only this source.")
+@click.option("--reason", help="Only this reason code.")
+def quarantine_export(project_dir: Path, file: Path, source: str | None, reason: str | None) -> None:
+    """Write open quarantine rows to FILE (CSV) for a steward to fix in a spreadsheet."""
+    from migrate.quarantine import export_csv
+
+    n = export_csv(_project(project_dir).workspace(), file, source, reason)
+    out.print(f"{n:,} rows written to {file}; fix the source columns, then `crm-migrate quarantine requeue {file}`",
+              highlight=False)
+
+
+@quarantine.command("requeue")
+@project_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--no-load", is_flag=True, help="Stop after golden records.")
+def quarantine_requeue(project_dir: Path, file: Path, no_load: bool) -> None:
+    """Put corrected rows from FILE back through the pipeline; bad rows are reported, the rest applied."""
+    from migrate.pipeline import run
+    from migrate.quarantine import requeue
+
+    project = _project(project_dir)
+    result = requeue(project.workspace(), file)
+    for problem in result.problems:
+        err.print(f"  skipped: {problem}", markup=False, highlight=False)
+    out.print(f"{result.stored:,} corrected rows stored; running the pipeline", highlight=False)
+    outcome = run(project, load=not no_load, command="quarantine requeue")
+    _print_reconciliation(outcome.reconciliation)
+    sys.exit(EXIT_FAILED if result.problems or not (outcome.reconciliation["holds"] or no_load) else EXIT_OK)
+
+
 def _print_loads(result: Any) -> None:
     for r in result.loads:
         entities = sorted(set(r.created) | set(r.updated) | set(r.unchanged) | set(r.failed))

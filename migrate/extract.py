@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -14,6 +13,7 @@ from connectors.sql import PARENT_ID
 from mappings import apply_mapping
 from mappings.apply import id_text
 from migrate.progress import progress
+from migrate.quarantine import apply_corrections, load_corrections, raw_json
 from migrate.project import Project
 from migrate.workspace import Workspace, encode_frame, quarantine, records, related, source_counts
 from rules.standardise import standardise
@@ -40,9 +40,11 @@ def extract_source(project: Project, ws: Workspace, run_id: str, name: str) -> d
             quarantine.c.source == name, quarantine.c.status == "open", quarantine.c.stage.in_(_RECOMPUTED_STAGES)))
     seen: set[str] = set()
     total = staged = held = 0
+    fixes = load_corrections(ws, name)
     with progress(f"extract {name}", source.estimate_rows()) as advance:
         for chunk in source.chunks(project.config.chunk_size):
             total += chunk.count
+            chunk = apply_corrections(chunk, fixes)
             bad = [_rejects(chunk, name, run_id)]
             mapped = apply_mapping(chunk.rows, mapping, name)
             dup = mapped["record_key"].duplicated() | mapped["record_key"].isin(seen)
@@ -159,11 +161,8 @@ def _rejects(chunk: Chunk, source: str, run_id: str, dataset: str = RECORDS) -> 
 
 def _quarantine_rows(mapped: pd.DataFrame, raw: pd.DataFrame, source: str, run_id: str, stage: Any, reason: Any,
                      column: Any, value: Any, detail: Any) -> pd.DataFrame:
-    raw_rows = raw.loc[mapped.index].drop(columns=[SOURCE_REF])
-    raw_json = [json.dumps(r, ensure_ascii=False, default=str) for r in
-                raw_rows.astype("object").where(raw_rows.notna(), None).to_dict("records")]
     return pd.DataFrame({
         "run_id": run_id, "source": source, "dataset": RECORDS, "source_ref": mapped["source_ref"].to_numpy(),
         "record_key": mapped["record_key"].to_numpy(), "stage": stage, "reason": reason, "column": column,
         "value": pd.Series(value, dtype=object).astype(str).to_numpy() if value is not None else None,
-        "detail": detail, "raw": raw_json, "status": "open"})
+        "detail": detail, "raw": raw_json(raw.loc[mapped.index]), "status": "open"})

@@ -59,6 +59,10 @@ def reconcile(project: Project, ws: Workspace, read_back: bool = True) -> dict[s
                        .where(quarantine.c.status == "open").group_by(quarantine.c.source, quarantine.c.reason))
     report["quarantine_reasons"] = {
         s: dict(zip(g["reason"], g["n"].astype(int))) for s, g in reasons.groupby("source")}
+    requeued = ws.frame(sa.select(quarantine.c.source, sa.func.count().label("n"))
+                        .where(quarantine.c.status == "requeued").group_by(quarantine.c.source))
+    # Rows a steward fixed and put back: now counted in loaded/merged (or quarantined again).
+    report["requeued"] = dict(zip(requeued["source"], requeued["n"].astype(int)))
     if read_back:
         report["read_back"] = _read_back(project, ws)
     report["holds"] = report["total"]["holds"] and all(s["holds"] for s in sources.values()) and all(

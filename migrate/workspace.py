@@ -161,6 +161,13 @@ models = sa.Table(
     sa.Column("name", KEY, primary_key=True), sa.Column("model", sa.Text), sa.Column("trained_at", sa.Text),
 )
 
+corrections = sa.Table(
+    "corrections", metadata,
+    sa.Column("source", KEY, primary_key=True), sa.Column("source_ref", KEY, primary_key=True),
+    sa.Column("original", sa.String(64)), sa.Column("raw", sa.Text), sa.Column("quarantine_id", sa.Integer),
+    sa.Column("who", sa.Text), sa.Column("at", sa.Text),
+)
+
 cursors = sa.Table(
     "cursors", metadata,
     sa.Column("source", KEY, primary_key=True), sa.Column("value", sa.Text), sa.Column("run_id", KEY),
