@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from migrate.config import redact
-from migrate.errors import EXIT_FAILED, EXIT_OK, ConfigError, MigrateError
+from migrate.errors import EXIT_FAILED, EXIT_OK, ConfigError, InputError, MigrateError
 from migrate.logs import setup_console
 
 log = logging.getLogger("crm_migrate")
@@ -189,6 +189,74 @@ def report(project_dir: Path, fmt: str, output: Path | None) -> None:
     if output is not None:
         output.write_text(paths[fmt].read_text(encoding="utf-8"), encoding="utf-8")
     out.print(str(output or paths[fmt]), highlight=False)
+
+
+@main.group()
+def mappings() -> None:
+    """Bundled mapping templates for common exports."""
+
+
+@mappings.command("list")
+def mappings_list() -> None:
+    """List the bundled mapping templates."""
+    from mappings import TEMPLATES_DIR, template_names
+
+    for name in template_names():
+        first = (TEMPLATES_DIR / f"{name}.yaml").read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+        out.print(f"{name:<24} {first}", highlight=False, markup=False)
+
+
+@mappings.command("show")
+@click.argument("name")
+def mappings_show(name: str) -> None:
+    """Print a bundled mapping template (copy it into your project to adapt it)."""
+    from mappings import TEMPLATES_DIR, template_names
+
+    if name not in template_names():
+        raise click.UsageError(f"no template {name!r}; `crm-migrate mappings list` shows them")
+    click.echo((TEMPLATES_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+@main.group("map")
+def map_group() -> None:
+    """Work out a mapping for a new source."""
+
+
+@map_group.command("suggest")
+@click.argument("source")
+@project_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the mapping YAML here.")
+def map_suggest(source: str, project_dir: Path, output: Path | None) -> None:
+    """Propose a mapping for SOURCE (a file, or a source name in the project) from its headers."""
+    from mappings.suggest import suggest_mapping, suggestion_yaml
+
+    headers = _source_columns(source, project_dir)
+    suggestions = suggest_mapping(headers)
+    table = Table("canonical field", "source column(s)", "confidence", title=f"suggested mapping for {source}")
+    for s in suggestions:
+        table.add_row(s.field, ", ".join(s.columns), ", ".join(f"{c:.0f}" for c in s.confidence))
+    err.print(table)
+    text = suggestion_yaml(suggestions, headers)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"written to {output}; edit it, then reference it from migration.yaml", highlight=False)
+
+
+def _source_columns(source: str, project_dir: Path) -> list[str]:
+    from connectors import open_source
+    from connectors.registry import kind_for_path
+
+    path = Path(source)
+    if path.is_file():
+        return open_source(path.stem, {"connector": kind_for_path(path), "path": str(path.resolve())}).columns()
+    if path.suffix or "/" in source:
+        raise InputError(f"{path}: file not found")
+    project = _project(project_dir)
+    if source not in project.config.sources:
+        raise click.UsageError(f"{source!r} is neither a file nor a source of {project.dir / 'migration.yaml'}")
+    return project.source(source).columns()
 
 
 @main.group()

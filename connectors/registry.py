@@ -40,6 +40,16 @@ def open_source(name: str, spec: dict[str, Any], base_dir: Path | str = ".") -> 
     return cls(name, cls.Options.model_validate(spec), Path(base_dir))
 
 
+#: File extensions and the connector that reads them (for `map suggest FILE` and quick modes).
+EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel", ".json": "json",
+              ".jsonl": "jsonl", ".ndjson": "jsonl", ".vcf": "vcard", ".vcard": "vcard", ".ldif": "ldif"}
+
+
+def kind_for_path(path: Path) -> str:
+    """The connector for a file, by its extension (csv when unknown)."""
+    return EXTENSIONS.get(path.suffix.lower(), "csv")
+
+
 def _load_builtin() -> None:
     # Importing the modules registers them; done lazily so optional parsers load on demand.
     import importlib
