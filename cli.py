@@ -191,6 +191,33 @@ def report(project_dir: Path, fmt: str, output: Path | None) -> None:
     out.print(str(output or paths[fmt]), highlight=False)
 
 
+@main.command("profile")
+@project_option
+@click.option("--source", "sources", multiple=True, help="Profile only this source (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
+def profile_cmd(project_dir: Path, sources: tuple[str, ...], as_json: bool) -> None:
+    """Profile the raw sources before migrating: fill rates, shapes, invalid values, duplicate ids."""
+    from migrate.profile import profile, profile_html
+
+    project = _project(project_dir)
+    data = profile(project, list(sources) or None)
+    folder = project.state_dir / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "profile.json").write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    (folder / "profile.html").write_text(profile_html(data), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    for name, src in data["sources"].items():
+        table = Table("column", "filled", "distinct", "top shape", title=f"{name}: {src['rows']:,} rows")
+        for col, c in src["columns"].items():
+            table.add_row(col, f"{c['fill_rate']:.0%}", f"{c['distinct']:,}", c["shapes"][0][0] if c["shapes"] else "")
+        out.print(table)
+        for reason, n in {**src["unreadable_rows"], **src["would_quarantine"]}.items():
+            out.print(f"  {reason}: {n:,}", highlight=False)
+    out.print(f"report: {folder / 'profile.html'}", highlight=False)
+
+
 @main.group()
 def mappings() -> None:
     """Bundled mapping templates for common exports."""

@@ -92,7 +92,7 @@ def test_undecodable_line_is_quarantined_and_the_run_goes_on(tmp_path):
     status = invoke("reconcile", "-p", root, "--json")
     import json
 
-    report = json.loads(status.output)
+    report = json.loads(status.stdout)
     assert report["sources"]["contacts"]["in"] == 12
     assert report["quarantine_reasons"]["contacts"]["bad_encoding"] == 1
     assert report["sources"]["contacts"]["holds"] is True

@@ -34,13 +34,13 @@ def test_init_scaffolds_a_project_that_validates_once_data_is_there(tmp_path):
 def test_status_and_reconcile_speak_json_for_jobs(tmp_path):
     root = make_project(tmp_path)
     assert invoke("run", "-p", root).exit_code == 0
-    status = json.loads(invoke("status", "-p", root, "--json").output)
+    status = json.loads(invoke("status", "-p", root, "--json").stdout)
     last = status["runs"][0]
     assert last["status"] == "ok"
     assert [s["stage"] for s in last["stages"]] == ["extract", "link", "match", "golden", "load:all", "reconcile"]
     assert all(s["status"] == "done" for s in last["stages"])
     assert Path(last["log_path"]).is_file()
-    report = json.loads(invoke("reconcile", "-p", root, "--json").output)
+    report = json.loads(invoke("reconcile", "-p", root, "--json").stdout)
     for row in [*report["sources"].values(), report["total"]]:
         assert {"in", "loaded", "merged", "quarantined", "holds"} <= set(row)
     assert report["total"]["holds"] is True

@@ -18,7 +18,7 @@ def invoke(*args):
 
 
 def reconciliation(root):
-    return json.loads(invoke("reconcile", "-p", root, "--json").output)
+    return json.loads(invoke("reconcile", "-p", root, "--json").stdout)
 
 
 def test_fixed_rows_are_requeued_migrated_and_stay_fixed_on_the_next_run(tmp_path):
