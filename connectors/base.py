@@ -65,6 +65,9 @@ class Source(ABC):
     Options: ClassVar[type[SourceOptions]] = SourceOptions
     #: Option names that hold file paths, resolved against the project folder and checked.
     path_options: ClassVar[tuple[str, ...]] = ()
+    #: True when records carry different fields (JSON): a column absent from the first chunk
+    #: may still come later, so the pre-flight check does not insist on it.
+    columns_vary: ClassVar[bool] = False
 
     def __init__(self, name: str, options: SourceOptions, base_dir: Path):
         self.name = name

@@ -62,6 +62,7 @@ class JsonSource(FileSource):
     """A JSON document holding a list of records, parsed as a stream (ijson)."""
 
     kind = "json"
+    columns_vary = True
     Options = JsonOptions
     options: JsonOptions
 
@@ -103,6 +104,7 @@ class JsonLinesSource(FileSource):
     """A JSON Lines file: one object per line; a line that is not JSON is rejected."""
 
     kind = "jsonl"
+    columns_vary = True
     Options = TextFileOptions
     options: TextFileOptions
 

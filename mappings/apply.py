@@ -26,6 +26,9 @@ def apply_mapping(raw: pd.DataFrame, spec: MappingSpec, source: str) -> pd.DataF
         ['erp:7', 'Lee', {'NOTE': 'vip'}]
     """
     data_cols = [c for c in raw.columns if c != SOURCE_REF]
+    absent = [c for c in spec.source_columns() if c not in raw.columns]
+    if absent:  # sources whose records vary (JSON) may lack a mapped column in one chunk: it is empty there
+        raw = raw.assign(**{c: None for c in absent})
     out = pd.DataFrame(index=raw.index)
     id_cols = spec.id_columns()
     if id_cols:
