@@ -118,8 +118,9 @@ def _sort_keys(cand: pd.DataFrame, df: pd.DataFrame, rules: list, attribute: str
         elif name == "most_recent":
             stamps = pd.to_datetime(df.loc[cand.index, "source_updated_at"], errors="coerce", utc=True) \
                 if "source_updated_at" in df else pd.Series(pd.NaT, index=cand.index)
-            cand[key] = -(stamps.astype("int64", errors="ignore").where(stamps.notna(), np.iinfo(np.int64).min)
-                          .astype("float64"))
+            # Newest first; a record without a timestamp sorts after every dated one.
+            seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+            cand[key] = (-seconds).fillna(np.inf).to_numpy()
         elif name == "most_frequent":
             text = cand["_value"].astype(str)
             cand[key] = -text.groupby([cand["cluster_id"], text]).transform("size")

@@ -105,3 +105,24 @@ def test_crm_migrate_runs_from_any_directory_without_a_traceback(tmp_path):
                          text=True, timeout=60)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "no migration project here" in bad.stderr
+
+
+def test_demo_migrates_the_bundled_data_and_every_source_balances(tmp_path):
+    exe = shutil.which("crm-migrate") or str(Path(sys.executable).parent / "crm-migrate")
+    done = subprocess.run([exe, "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "in = loaded + merged + quarantined holds" in done.stdout
+    root = tmp_path / "crm-migrate-demo"
+    assert (root / ".crm-migrate" / "reports" / "reconciliation.html").is_file()
+    report = json.loads((root / ".crm-migrate" / "reports" / "reconciliation.json").read_text())
+    for name in ("contacts", "erp", "erp.orders"):
+        row = report["sources"][name]
+        assert row["holds"] and row["in"] > 0
+    assert report["total"]["in"] == 2000
+    assert report["total"]["merged"] > 100          # duplicates across and within sources were merged
+    assert 40 <= report["total"]["quarantined"] <= 80  # ~3% bad rows
+    again = subprocess.run([exe, "run", "-p", str(root)], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "created" in again.stdout
+    second = json.loads((root / ".crm-migrate" / "reports" / "reconciliation.json").read_text())
+    assert second["read_back"]["contacts"] == report["read_back"]["contacts"]
