@@ -123,6 +123,11 @@ def test_demo_migrates_the_bundled_data_and_every_source_balances(tmp_path):
     assert 40 <= report["total"]["quarantined"] <= 80  # ~3% bad rows
     again = subprocess.run([exe, "run", "-p", str(root)], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
-    assert "created" in again.stdout
     second = json.loads((root / ".crm-migrate" / "reports" / "reconciliation.json").read_text())
-    assert second["read_back"]["contacts"] == report["read_back"]["contacts"]
+    assert second["read_back"] == report["read_back"]
+    import sqlite3
+
+    with sqlite3.connect(root / ".crm-migrate" / "workspace.db") as con:
+        runs = con.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall()
+        touched = con.execute("SELECT COUNT(*) FROM load_results WHERE run_id = ?", runs[-1]).fetchone()[0]
+    assert len(runs) == 2 and touched == 0  # the second run sent nothing to the CRM
