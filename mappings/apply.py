@@ -23,7 +23,7 @@ def apply_mapping(raw: pd.DataFrame, spec: MappingSpec, source: str) -> pd.DataF
         >>> raw = pd.DataFrame({"ID": ["7"], "SURNAME": ["Lee"], "NOTE": ["vip"], "_source_ref": ["line 2"]})
         >>> rec = apply_mapping(raw, MappingSpec.model_validate({"id": "ID", "fields": {"last_name": "SURNAME"}}), "erp")
         >>> rec.loc[0, ["record_key", "last_name", "extra"]].tolist()
-        ['erp:7', 'Lee', {'NOTE': 'vip'}]
+        ['erp:7', 'Lee', '{"NOTE":"vip"}']
     """
     data_cols = [c for c in raw.columns if c != SOURCE_REF]
     absent = [c for c in spec.source_columns() if c not in raw.columns]
@@ -45,7 +45,7 @@ def apply_mapping(raw: pd.DataFrame, spec: MappingSpec, source: str) -> pd.DataF
     for name, specs in spec.fields.items():
         if isinstance(specs, list):
             values = [_field(raw, s) for s in specs]
-            out[name] = _to_lists(values, len(raw), raw.index)
+            out[name] = _to_lists(values, raw.index)
         else:
             out[name] = _field(raw, specs)
     for name in LIST_FIELDS:
@@ -56,7 +56,7 @@ def apply_mapping(raw: pd.DataFrame, spec: MappingSpec, source: str) -> pd.DataF
 
     mapped = set(spec.source_columns())
     unmapped = [c for c in data_cols if c not in mapped]
-    out["extra"] = _extra(raw[unmapped]) if unmapped else [{} for _ in range(len(raw))]
+    out["extra"] = _extra(raw[unmapped]) if unmapped else "{}"
     hashed = pd.util.hash_pandas_object(raw[data_cols].astype(str), index=False) if data_cols else None
     out["row_hash"] = hashed.map("{:016x}".format).to_numpy() if hashed is not None else ""
     return out
@@ -111,16 +111,37 @@ def _transform(values: pd.Series, spec: FieldSpec) -> pd.Series:
     return values.astype("object").where(values.notna(), None)
 
 
-def _to_lists(columns: list[pd.Series], n: int, index: pd.Index) -> pd.Series:
-    frame = pd.concat([c.reset_index(drop=True) for c in columns], axis=1)
-    rows = frame.to_numpy(dtype=object)
-    lists = [[v.strip() for v in row if isinstance(v, str) and v.strip()] for row in rows]
+def _to_lists(columns: list[pd.Series], index: pd.Index) -> pd.Series:
+    cleaned = []
+    for col in columns:
+        text = col.astype("string").str.strip()
+        present = (text.notna() & (text != "")).fillna(False).to_numpy(dtype=bool)
+        cleaned.append(text.astype(object).where(present, None).tolist())
+    # zip over plain lists: several times faster than iterating DataFrame rows
+    lists = [[v for v in values if v is not None] for values in zip(*cleaned)]
     return pd.Series(lists, index=index, dtype="object")
 
 
-def _extra(frame: pd.DataFrame) -> list[dict]:
-    records = frame.astype("object").where(frame.notna(), None).to_dict("records")
-    return [{k: v for k, v in r.items() if v not in (None, "")} for r in records]
+_NULL_MEMBER = r'"(?:[^"\\]|\\.)*":(?:null|""),?'
+
+
+def json_rows(frame: pd.DataFrame) -> pd.Series:
+    """Each row as compact JSON text without its empty members, via pandas' C encoder.
+
+    Example:
+        >>> json_rows(pd.DataFrame({"a": ["x", None], "b": [None, "é"]})).tolist()
+        ['{"a":"x"}', '{"b":"é"}']
+    """
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype=object)
+    text = frame.astype("object").where(frame.notna(), None).to_json(
+        orient="records", lines=True, force_ascii=False, default_handler=str)
+    lines = pd.Series(text.rstrip("\n").split("\n"), index=frame.index, dtype=object)
+    return lines.str.replace(_NULL_MEMBER, "", regex=True).str.replace(",}", "}", regex=False)
+
+
+def _extra(frame: pd.DataFrame) -> pd.Series:
+    return json_rows(frame)
 
 
 def to_json(value: object) -> str:

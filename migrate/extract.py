@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from connectors.base import SOURCE_REF, Chunk
 from connectors.sql import PARENT_ID
 from mappings import apply_mapping
-from mappings.apply import id_text
+from mappings.apply import id_text, json_rows
 from migrate.progress import progress
 from migrate.quarantine import apply_corrections, load_corrections, raw_json
 from migrate.project import Project
@@ -97,7 +97,7 @@ def _extract_related(project: Project, ws: Workspace, run_id: str, source: Any, 
                 "parent_record_key": f"{name}:" + id_text(rows[PARENT_ID]),
             })
             data_cols = [c for c in rows.columns if c not in (SOURCE_REF, PARENT_ID)]
-            frame["data"] = rows[data_cols].astype("object").where(rows[data_cols].notna(), None).to_dict("records")
+            frame["data"] = json_rows(rows[data_cols])
             frame["row_hash"] = pd.util.hash_pandas_object(rows[data_cols].astype(str), index=False).map(
                 "{:016x}".format).to_numpy()
             frame["last_seen_run"] = run_id

@@ -139,7 +139,7 @@ load_ledger = sa.Table(
     sa.Column("run_id", KEY), sa.Column("phase", KEY), sa.Column("entity", sa.String(32)),
     sa.Column("batch_no", sa.Integer), sa.Column("status", sa.String(16)), sa.Column("row_count", sa.Integer),
     sa.Column("checksum", sa.String(64)), sa.Column("started_at", sa.Text), sa.Column("finished_at", sa.Text),
-    sa.Column("new_keys", sa.Text),
+    sa.Column("new_keys", sa.Text), sa.Column("sent", sa.Integer), sa.Column("failed", sa.Integer),
 )
 
 load_results = sa.Table(
@@ -147,6 +147,7 @@ load_results = sa.Table(
     sa.Column("run_id", KEY, primary_key=True), sa.Column("entity", sa.String(32), primary_key=True),
     sa.Column("key", KEY, primary_key=True), sa.Column("phase", KEY), sa.Column("status", sa.String(16)),
     sa.Column("target_id", KEY), sa.Column("created", sa.Boolean), sa.Column("reason", sa.Text),
+    sa.Column("ledger_id", sa.Integer),
 )
 
 id_map = sa.Table(
@@ -154,6 +155,18 @@ id_map = sa.Table(
     sa.Column("entity", sa.String(32), primary_key=True), sa.Column("key", KEY, primary_key=True),
     sa.Column("target_id", KEY), sa.Column("phase", KEY), sa.Column("run_id", KEY),
     sa.Column("action", sa.String(16)), sa.Column("checksum", sa.String(32)),
+)
+
+load_before = sa.Table(
+    "load_before", metadata,
+    sa.Column("entity", sa.String(32), primary_key=True), sa.Column("key", KEY, primary_key=True),
+    sa.Column("phase", KEY, index=True), sa.Column("ledger_id", sa.Integer), sa.Column("image", sa.Text),
+)
+
+load_phases = sa.Table(
+    "load_phases", metadata,
+    sa.Column("phase", KEY, primary_key=True), sa.Column("status", sa.String(16)),
+    sa.Column("fingerprint", sa.String(64)), sa.Column("run_id", KEY), sa.Column("at", sa.Text),
 )
 
 models = sa.Table(
@@ -282,7 +295,8 @@ def encode_frame(frame: pd.DataFrame, table: sa.Table) -> list[dict[str, Any]]:
     out = frame[cols].astype("object")
     for col in cols:
         if col in LIST_FIELDS or col in DICT_FIELDS or col in ("lineage", "data", "levels"):
-            out[col] = [json.dumps(v, ensure_ascii=False, default=str) if v is not None else None
+            # Stages may hand over JSON text already (pandas' encoder is much faster).
+            out[col] = [v if isinstance(v, str) or v is None else json.dumps(v, ensure_ascii=False, default=str)
                         for v in out[col]]
     out = out.where(out.notna(), None)
     return out.to_dict("records")
