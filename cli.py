@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from migrate.config import redact
 from migrate.errors import EXIT_FAILED, EXIT_OK, ConfigError, InputError, MigrateError
@@ -107,13 +108,14 @@ def init(directory: Path) -> None:
 @project_option
 @click.option("--no-load", is_flag=True, help="Stop after golden records (load waves later with `load --phase`).")
 @click.option("--phase", "phases", multiple=True, help="Load only this phase (repeatable).")
-def run_cmd(project_dir: Path, no_load: bool, phases: tuple[str, ...]) -> None:
+@click.option("--retrain", is_flag=True, help="Train the match model afresh instead of reusing the saved one.")
+def run_cmd(project_dir: Path, no_load: bool, phases: tuple[str, ...], retrain: bool) -> None:
     """Run every stage: extract, standardise, validate, match, golden records, load, reconcile."""
     from migrate.pipeline import run
 
     project = _project(project_dir)
-    result = run(project, load=not no_load, phases=list(phases) or None)
-    _print_loads(result)
+    result = run(project, load=not no_load, phases=list(phases) or None, retrain=retrain)
+    _print_loads(result.loads)
     _print_reconciliation(result.reconciliation)
     out.print(f"\nreport: {result.reports['html']}", highlight=False)
     sys.exit(EXIT_OK if result.reconciliation["holds"] or no_load else EXIT_FAILED)
@@ -128,9 +130,68 @@ def load(project_dir: Path, phases: tuple[str, ...]) -> None:
 
     project = _project(project_dir)
     result = load_phases(project, list(phases))
-    _print_loads(result)
-    failed = sum(sum(r.failed.values()) for r in result.loads)
+    _print_loads(result.loads)
+    failed = sum(r.total("failed") + r.total("unprocessed") for r in result.loads)
+    if failed:
+        out.print(f"{failed:,} row(s) not loaded; `crm-migrate results export -p {project_dir} FILE --status failed` "
+                  "lists them with the target's reason", highlight=False)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@main.command()
+@project_option
+@click.option("--phase", "phases", multiple=True, help="Plan only this phase (repeatable; default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(project_dir: Path, phases: tuple[str, ...], as_json: bool) -> None:
+    """Show, per phase, what a load would create, update, leave unchanged or skip; writes nothing."""
+    from dataclasses import asdict
+
+    from migrate.plan import plan_phases
+
+    project = _project(project_dir)
+    plans = plan_phases(project, project.workspace(), list(phases) or None)
+    if as_json:
+        click.echo(json.dumps([asdict(p) for p in plans], indent=2))
+        return
+    _print_loads(plans, "plan")
+
+
+@main.command()
+@project_option
+@click.option("--phase", "phases", multiple=True, required=True, help="Phase to roll back (repeatable, in order).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def rollback(project_dir: Path, phases: tuple[str, ...], yes: bool) -> None:
+    """Undo phases in the CRM: delete what they created, restore what they updated (from the ledger)."""
+    from migrate.pipeline import rollback_phases
+
+    project = _project(project_dir)
+    if not yes:
+        click.confirm(f"Delete what phase(s) {', '.join(phases)} created in the CRM and restore what they "
+                      "updated?", abort=True, err=True)
+    for r in rollback_phases(project, list(phases)):
+        table = Table("entity", "deleted", "restored", title=f"rollback {r.phase}")
+        for entity in r.deleted:
+            table.add_row(entity, f"{r.deleted[entity]:,}", f"{r.restored.get(entity, 0):,}")
+        out.print(table)
+
+
+@main.group()
+def results() -> None:
+    """Per-row load results (success with target id, failed with reason, unprocessed)."""
+
+
+@results.command("export")
+@project_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--run", "run_id", help="Results of this run (default: the latest run that sent rows).")
+@click.option("--phase", help="Only this phase.")
+@click.option("--status", type=click.Choice(["success", "failed", "unprocessed"]), help="Only this outcome.")
+def results_export(project_dir: Path, file: Path, run_id: str | None, phase: str | None, status: str | None) -> None:
+    """Write per-row load results to FILE (CSV, like Bulk API 2.0 result files)."""
+    from migrate.ledger import export_results
+
+    n = export_results(_project(project_dir).workspace(), file, run_id, phase, status)
+    out.print(f"{n:,} results written to {file}", highlight=False)
 
 
 @main.command()
@@ -216,6 +277,84 @@ def profile_cmd(project_dir: Path, sources: tuple[str, ...], as_json: bool) -> N
         for reason, n in {**src["unreadable_rows"], **src["would_quarantine"]}.items():
             out.print(f"  {reason}: {n:,}", highlight=False)
     out.print(f"report: {folder / 'profile.html'}", highlight=False)
+
+
+@main.group("match")
+def match_group() -> None:
+    """Inspect matching before and after a run."""
+
+
+@match_group.command("blocking")
+@project_option
+def match_blocking(project_dir: Path) -> None:
+    """Count candidate pairs per blocking rule and in total, before any scoring; warn on huge blocks."""
+    from migrate.workspace import read_table, records
+    from rules.match import blocking_report
+
+    project = _project(project_dir)
+    settings = _probabilistic_settings(project)
+    staged = read_table(project.workspace(), records)
+    if staged.empty:
+        raise InputError("no staged records yet: run `crm-migrate run --no-load` first")
+    report_frame = blocking_report(staged, settings)
+    table = Table(*[str(c) for c in report_frame.columns], title="candidate pairs per blocking rule")
+    for row in report_frame.itertuples(index=False):
+        table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
+    out.print(table)
+    if "oversized_blocks" in report_frame and (report_frame["oversized_blocks"] > 0).any():
+        err.print("[yellow]warning:[/] some blocks exceed max_block_size and are skipped; "
+                  "add a field to those rules", highlight=False)
+
+
+@main.command()
+@project_option
+@click.argument("record_key_l")
+@click.argument("record_key_r")
+def explain(project_dir: Path, record_key_l: str, record_key_r: str) -> None:
+    """Explain the match score of two records: each comparison's level and weight, prior to probability."""
+    from migrate.match_model import load_model
+    from migrate.workspace import read_table, records
+    from rules.match.explain import explain as explain_pair
+    from rules.match.explain import waterfall_text
+
+    project = _project(project_dir)
+    settings = _probabilistic_settings(project)
+    ws = project.workspace()
+    model = load_model(ws)
+    if model is None:
+        raise InputError("no trained match model yet: run `crm-migrate run` first")
+    found = read_table(ws, records, where=records.c.record_key.in_([record_key_l, record_key_r]))
+    missing = [k for k in (record_key_l, record_key_r) if k not in set(found["record_key"])]
+    if missing:
+        raise InputError(f"no staged record {', '.join(map(repr, missing))} (record keys look like 'erp:1042')")
+    by_key = found.set_index("record_key", drop=False)
+    click.echo(waterfall_text(explain_pair(by_key.loc[record_key_l], by_key.loc[record_key_r], settings, model)))
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the rows with cluster_id and match_probability.")
+@click.option("--region", "default_region", help="Country for phone numbers without a country code (e.g. GB).")
+def dedupe(file: Path, output: Path, default_region: str | None) -> None:
+    """Quick mode: find duplicates in one contacts CSV with no configuration."""
+    from rules.match.dedupe import dedupe_csv
+    from rules.match.progress import ProgressPrinter
+
+    if not file.is_file():
+        raise InputError(f"{file}: file not found")
+    dedupe_csv(file, output, default_region=default_region, progress=ProgressPrinter())
+    out.print(f"written {output}", highlight=False)
+
+
+def _probabilistic_settings(project: Any) -> Any:
+    from rules.match import MatchSettings
+
+    settings = project.config.rules.match
+    if not isinstance(settings, MatchSettings):
+        raise ConfigError(f"{project.located.path}: rules.match uses deterministic rules; blocking and explanations "
+                          "need the probabilistic matcher (rules.match.blocking and rules.match.compare)")
+    return settings
 
 
 @main.group()
@@ -359,12 +498,260 @@ def quarantine_requeue(project_dir: Path, file: Path, no_load: bool) -> None:
     sys.exit(EXIT_FAILED if result.problems or not (outcome.reconciliation["holds"] or no_load) else EXIT_OK)
 
 
-def _print_loads(result: Any) -> None:
-    for r in result.loads:
-        entities = sorted(set(r.created) | set(r.updated) | set(r.unchanged) | set(r.failed))
-        table = Table("entity", "created", "updated", "unchanged", "failed", title=f"phase {r.phase}")
+@main.group()
+def review() -> None:
+    """The steward review queue: uncertain matches and conflicting values."""
+
+
+@review.command("serve")
+@project_option
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 makes the page reachable from other machines.")
+@click.option("--who", help="Steward recorded with each decision (default: your login name).")
+def review_serve(project_dir: Path, port: int, host: str, who: str | None) -> None:
+    """Open the review queue as a local web page for data stewards; prints the link that opens it."""
+    from migrate.web.server import ANY_HOST, ReviewServer
+
+    server = ReviewServer(_project(project_dir), host=host, port=port, who=who)
+    if host in ANY_HOST:
+        err.print(f"warning: listening on every interface ({host}): other machines can reach the page over plain "
+                  "HTTP; the token still guards it", highlight=False)
+    out.print(f"review page: {server.url}", highlight=False, soft_wrap=True)
+    out.print("only this link opens it (it carries this session's token); Ctrl-C stops the server", highlight=False)
+    server.run()
+
+
+def _steward(who: str | None) -> str:
+    import getpass
+
+    return who or getpass.getuser()
+
+
+def _cell(value: Any) -> Text:
+    """A value as a table cell: lists comma-separated, missing as empty, never read as markup."""
+    from pandas import isna
+
+    if isinstance(value, list):
+        value = ", ".join(map(str, value))
+    return Text("" if value is None or (not isinstance(value, (str, dict)) and isna(value)) else str(value))
+
+
+def _print_records(frame: Any, fields: list[str], title: str) -> None:
+    """Source records side by side: one column per record, one row per field that any of them fills."""
+    table = Table("field", title=title)
+    for key in frame["record_key"]:
+        table.add_column(Text(key))
+    for f in fields:
+        values = [_cell(v) for v in frame[f]]
+        if any(v.plain for v in values):
+            table.add_row(f, *values)
+    out.print(table)
+
+
+who_option = click.option("--who", help="Steward recorded with the decision (default: your login name).")
+
+
+@review.command("list")
+@project_option
+@click.option("--kind", type=click.Choice(["pair", "cluster", "conflict"]), help="Only this kind of item.")
+@click.option("--source", help="Only items involving a record of this source.")
+@click.option("--status", type=click.Choice(["open", "decided", "closed", "all"]), default="open", show_default=True)
+@click.option("--band", nargs=2, type=float, metavar="LOW HIGH", help="Only pairs with a match probability in this band.")
+@click.option("--limit", default=50, show_default=True, help="Show at most this many items.")
+def review_list(project_dir: Path, kind: str | None, source: str | None, status: str,
+                band: tuple[float, float] | None, limit: int) -> None:
+    """List review items: uncertain pairs, oversized clusters, attribute conflicts."""
+    from migrate.review import list_items
+
+    items = list_items(_project(project_dir).workspace(), kind, source, status, band or None)
+    table = Table("item", "kind", "status", "p", "golden / attribute", "records", title=f"review ({len(items):,} {status})")
+    for it in items.head(limit).itertuples(index=False):
+        subject = f"{it.golden_id} {it.attribute}" if it.attribute else ""
+        p = "" if it.probability is None or it.probability != it.probability else f"{it.probability:.3f}"
+        table.add_row(_cell(it.item_id), it.kind, it.status, p, _cell(subject), _cell(" ".join(it.records[:4])
+                                                                                      + (" …" if len(it.records) > 4 else "")))
+    out.print(table)
+    for k, n in items["kind"].value_counts().items():
+        out.print(f"  {k}: {n:,}", highlight=False)
+
+
+@review.command("show")
+@project_option
+@click.argument("item_id")
+def review_show(project_dir: Path, item_id: str) -> None:
+    """Show an item: its records side by side, the evidence, and the version to decide on."""
+    from migrate.review import SHOWN, get_item
+
+    item = get_item(_project(project_dir).workspace(), item_id)
+    subject = f" · {item.golden_id} {item.attribute}" if item.attribute else ""
+    out.print(Text(f"{item.item_id} · {item.kind} · {item.status}{subject} · version {item.version}"))
+    _print_records(item.records, SHOWN[1:], "records")
+    evidence = item.evidence
+    if evidence.get("probability") is not None:
+        out.print(f"match probability {evidence['probability']:.3f}", highlight=False)
+    for name, level in (evidence.get("levels") or {}).items():
+        out.print(Text(f"  {name}: {level}"))
+    for v in evidence.get("values", []):
+        out.print(Text(f"  {v['record_key']} ({v['source']}): {_cell(v['value'])}"))
+    if "golden_value" in evidence:
+        out.print(Text(f"golden value now: {_cell(evidence['golden_value'])}"))
+    for key in evidence.get("missing_records", []):
+        out.print(Text(f"  {key} is no longer in the sources"))
+    for d in item.decisions.itertuples(index=False):
+        out.print(Text(f"decided: #{d.id} {d.constraint} by {d.who} at {d.at}" + (f" ({d.note})" if d.note else "")))
+    out.print(Text(f"decide: crm-migrate review decide {item.item_id} --match | --no-match | --pick VALUE | "
+                   f"--override FIELD=VALUE --seen {item.version}"))
+
+
+@review.command("decide")
+@project_option
+@click.argument("item_id")
+@click.option("--match", "action", flag_value="match", help="The records are the same customer.")
+@click.option("--no-match", "action", flag_value="no_match", help="The records are different customers.")
+@click.option("--pick", "pick", metavar="VALUE", help="Keep this one of the conflicting values.")
+@click.option("--override", "override", metavar="FIELD=VALUE", help="Set a golden attribute to this value.")
+@click.option("--note", help="Why, for the decision log.")
+@click.option("--seen", "seen_version", help="The version you looked at (`review show` prints it).")
+@who_option
+def review_decide(project_dir: Path, item_id: str, action: str | None, pick: str | None, override: str | None,
+                  note: str | None, seen_version: str | None, who: str | None) -> None:
+    """Decide an item; the decision becomes a constraint every later run honours."""
+    from migrate.review import Decision, decide
+
+    chosen = [a for a in (action, pick and "pick", override and "override") if a]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --match, --no-match, --pick VALUE, --override FIELD=VALUE")
+    project = _project(project_dir)
+    decision = Decision.parse(chosen[0], pick if pick is not None else override)
+    result = decide(project, project.workspace(), item_id, decision, _steward(who), note, seen_version)
+    out.print(Text(result.message))
+
+
+@review.command("revoke")
+@project_option
+@click.argument("decision_id", type=int)
+@who_option
+def review_revoke(project_dir: Path, decision_id: int, who: str | None) -> None:
+    """Withdraw a decision: later runs no longer honour it and its item opens again."""
+    from migrate.review import revoke
+
+    project = _project(project_dir)
+    revoke(project, project.workspace(), decision_id, _steward(who))
+    out.print(f"decision {decision_id} revoked; the next run no longer applies it", highlight=False)
+
+
+@review.command("log")
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print every decision as JSON.")
+@click.option("--limit", default=50, show_default=True, help="Show at most this many decisions, newest first.")
+def review_log(project_dir: Path, as_json: bool, limit: int) -> None:
+    """The decision log: who decided what, when, why, and what it replaced."""
+    from migrate.review import decision_log, decision_text
+
+    log_frame = decision_log(_project(project_dir).workspace())
+    if as_json:
+        click.echo(json.dumps(log_frame.astype(object).where(log_frame.notna(), None).to_dict("records"),
+                              indent=2, default=str))
+        return
+    out.print(f"{len(log_frame):,} decisions, newest first", highlight=False)
+    for d in log_frame.iloc[::-1].head(limit).to_dict("records"):
+        item = f" on {d['item_id']}" if isinstance(d["item_id"], str) else ""
+        out.print(Text(f"#{d['id']} {d['at']}{item}: {decision_text(d)}"))
+
+
+@review.command("export")
+@project_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", type=click.Choice(["pair", "cluster", "conflict"]), help="Only this kind of item.")
+@click.option("--source", help="Only items involving a record of this source.")
+def review_export(project_dir: Path, file: Path, kind: str | None, source: str | None) -> None:
+    """Write open items to FILE (CSV) to review offline in a spreadsheet."""
+    from migrate.review import export_csv
+
+    n = export_csv(_project(project_dir).workspace(), file, kind, source)
+    out.print(f"{n:,} items written to {file}; fill the decision column (match, no_match, pick, override) and "
+              f"value, then `crm-migrate review import {file}`", highlight=False)
+
+
+@review.command("import")
+@project_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@who_option
+def review_import(project_dir: Path, file: Path, who: str | None) -> None:
+    """Apply the decisions filled into FILE; bad rows are reported, the rest applied (exit 1 if any was bad)."""
+    from migrate.review import import_csv
+
+    project = _project(project_dir)
+    result = import_csv(project, project.workspace(), file, _steward(who))
+    for problem in result.problems:
+        err.print(Text(f"  skipped: {problem}"))
+    out.print(f"{result.applied:,} decisions applied, {len(result.problems):,} rows skipped; "
+              "the next run applies them", highlight=False)
+    sys.exit(EXIT_FAILED if result.problems else EXIT_OK)
+
+
+@main.group()
+def golden() -> None:
+    """Golden records: their values with lineage, their history, and unmerging a record."""
+
+
+@golden.command("show")
+@project_option
+@click.argument("golden_id")
+def golden_show(project_dir: Path, golden_id: str) -> None:
+    """Show a golden record: every value with the record and rule it came from, and the records behind it."""
+    from migrate.golden import golden_record
+    from migrate.review import SHOWN
+
+    view = golden_record(_project(project_dir).workspace(), golden_id)
+    retired = f", retired into {view.retired_into}" if view.retired_into else ""
+    out.print(Text(f"{view.golden_id} ({view.status}{retired}, {len(view.members)} source records)"))
+    for a in view.attributes.itertuples(index=False):
+        source = f"from {a.from_record_key}" if a.from_record_key else "set by a steward"
+        rule = a.rule + (f" ({a.who}, {a.at})" if a.who else "")
+        held = f" · held by {'; '.join(a.held_by)}" if a.held_by else ""
+        out.print(Text(f"  {a.attribute:<17} {_cell(a.value)}\n  {'':<17} {source} · {rule}{held}"))
+    _print_records(view.members, ["role", *SHOWN[1:]], "source records")
+
+
+@golden.command("history")
+@project_option
+@click.argument("golden_id")
+def golden_history_cmd(project_dir: Path, golden_id: str) -> None:
+    """Show what happened to a golden record: created, grown, merged, split, retired, restored, decisions."""
+    from migrate.golden import golden_history
+
+    events = golden_history(_project(project_dir).workspace(), golden_id)
+    for e in events.itertuples(index=False):
+        others = " ".join(f"{label} {v}" for label, v in (("run", e.run_id), ("of", e.golden_id), ("with", e.other_id))
+                          if isinstance(v, str))
+        out.print(Text(f"{e.at}  {e.event:<10} {e.detail}  ({others})"))
+
+
+@golden.command("unmerge")
+@project_option
+@click.argument("record_key")
+@click.option("--note", help="Why, for the decision log.")
+@who_option
+def golden_unmerge(project_dir: Path, record_key: str, note: str | None, who: str | None) -> None:
+    """Take RECORD_KEY out of its golden record; the next run gives it its own (its earlier id if it had one)."""
+    from migrate.review import unmerge
+
+    project = _project(project_dir)
+    result = unmerge(project, project.workspace(), record_key, _steward(who), note)
+    out.print(Text(result.message))
+
+
+def _print_loads(loads: list[Any], what: str = "phase") -> None:
+    from migrate.loader import BUCKETS
+
+    for r in loads:
+        entities = sorted({e for b in BUCKETS for e in getattr(r, b)})
+        table = Table("entity", *BUCKETS, title=f"{what} {r.phase}")
         for e in entities:
-            table.add_row(e, *(f"{getattr(r, b).get(e, 0):,}" for b in ("created", "updated", "unchanged", "failed")))
+            table.add_row(e, *(f"{getattr(r, b).get(e, 0):,}" for b in BUCKETS))
         out.print(table)
 
 

@@ -12,12 +12,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError,
+                      ValidationInfo, create_model, field_validator, model_validator)
 from typing_extensions import Annotated
 
-from mappings.canonical import GOLDEN_ATTRIBUTES
+from mappings.canonical import CANONICAL_FIELDS, GOLDEN_ATTRIBUTES, LIST_FIELDS
 from migrate.errors import ConfigError
 from migrate.yamlsource import LocatedYaml, Loc
+from rules.match.settings import MatchSettings
+from rules.standardise import StandardiseOptions
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -91,25 +94,71 @@ class SurviveConfig(_SurviveBase):  # type: ignore[misc, valid-type]
 
     default: SurviveRules = Field(default_factory=lambda: ["most_recent"])
 
+    @field_validator(*GOLDEN_ATTRIBUTES)
+    @classmethod
+    def _rules_fit_the_attribute(cls, rules: list | None, info: ValidationInfo) -> list | None:
+        """``union`` gathers list values and ``most_restrictive`` ranks consent flags; elsewhere they mean nothing."""
+        names = {r for r in rules or [] if isinstance(r, str)}
+        if "union" in names and info.field_name not in LIST_FIELDS:
+            raise ValueError(f"union gathers the values of list attributes ({', '.join(LIST_FIELDS)}), "
+                             f"not of {info.field_name}")
+        consent = [f for f, kind in CANONICAL_FIELDS.items() if kind == "bool"]
+        if "most_restrictive" in names and info.field_name not in consent:
+            raise ValueError(f"most_restrictive ranks consent ({', '.join(consent)}), not {info.field_name}")
+        return rules
+
     def rules_for(self, attribute: str) -> list[SurviveRule]:
         """The ordered rules deciding one golden attribute."""
         rules = getattr(self, attribute, None)
         return list(self.default if rules is None else rules)
 
 
+def _match_kind(data: Any) -> str:
+    """``blocking``/``compare`` make the probabilistic matcher; otherwise deterministic rules."""
+    if isinstance(data, dict):
+        return "probabilistic" if {"blocking", "compare"} & set(data) else "deterministic"
+    return "probabilistic" if isinstance(data, MatchSettings) else "deterministic"
+
+
+MatchConfig = Annotated[
+    Union[Annotated[DeterministicMatch, Tag("deterministic")], Annotated[MatchSettings, Tag("probabilistic")]],
+    Discriminator(_match_kind),
+]
+
+
 class RulesConfig(_Strict):
     """The ``rules:`` section."""
 
-    match: DeterministicMatch = Field(default_factory=DeterministicMatch)
+    standardise: StandardiseOptions = Field(default_factory=StandardiseOptions)
+    match: MatchConfig = Field(default_factory=DeterministicMatch)
     survive: SurviveConfig = Field(default_factory=SurviveConfig)
 
 
 class TargetConfig(_Strict):
-    """The new CRM: a SQLAlchemy URL and the schema to load into."""
+    """The new CRM: a database (``kind: sql``) or an import-file export for a CRM's own import tool.
 
-    url: str
+    ``sql`` needs ``url`` and loads the reference schema, or an existing schema through a
+    target ``mapping`` (YAML). ``salesforce_csv`` and ``hubspot_csv`` write CSV files into
+    ``path``; ``external_id_field`` names the CRM's external id field (default
+    ``External_Id__c`` for Salesforce, ``legacy_id`` for HubSpot).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    kind: Literal["sql", "salesforce_csv", "hubspot_csv"] = "sql"
+    url: str | None = None
     schema_: Literal["reference"] = Field("reference", alias="schema")
+    mapping: str | None = None
+    path: str | None = None
+    external_id_field: str | None = None
     batch_size: int = Field(5_000, gt=0)
+
+    @model_validator(mode="after")
+    def _where_to(self) -> TargetConfig:
+        if self.kind == "sql" and not self.url:
+            raise ValueError("a sql target needs 'url' (a SQLAlchemy URL such as postgresql://user@host/crm)")
+        if self.kind != "sql" and not self.path:
+            raise ValueError(f"a {self.kind} target needs 'path' (the folder the import files are written to)")
+        return self
 
 
 class PhaseConfig(_Strict):
@@ -203,7 +252,8 @@ def validation_problems(exc: ValidationError, located: LocatedYaml, prefix: Loc 
 
 def _is_union_tag(part: Any) -> bool:
     # pydantic adds the union member's name ("list[...]", "SourcePriority") to a loc.
-    return isinstance(part, str) and (part in {"SourcePriority", "str"} or "[" in part or part.startswith("literal"))
+    return isinstance(part, str) and (part in {"SourcePriority", "str", "deterministic", "probabilistic"}
+                                      or "[" in part or part.startswith("literal"))
 
 
 def _field_names_at(model: type[BaseModel] | None, loc: Loc) -> list[str]:

@@ -80,8 +80,14 @@ sources:
 # How records become one customer, and which value wins when copies disagree.
 rules:
   match:
-    # Records sharing any of these are the same customer without further scoring.
-    deterministic: [[emails], [phones], [first_name, last_name, birth_date]]
+    # Probabilistic matching (Fellegi-Sunter, trained on these records with no labels).
+    # Only records sharing a blocking key are compared: each rule is a list of fields.
+    blocking: [[last_name, postcode], [email], [phone], [first_name, birth_date]]
+    # How each field is compared: fuzzy names, e-mails and dates, exact phones.
+    compare: {first_name: name, last_name: name, email: email, phone: phone, birth_date: date, postcode: postcode}
+    # Two different birth dates never link; pairs between review and link go to the stewards.
+    guards: [birth_date]
+    thresholds: {link: 0.95, review: 0.60}
   survive:
     # Per attribute, try the ERP value first, then the most recently updated one.
     default: [{source_priority: [erp, contacts]}, most_recent]

@@ -52,7 +52,7 @@ def extract_source(project: Project, ws: Workspace, run_id: str, name: str) -> d
             if dup.any():
                 bad.append(_quarantine_rows(mapped[dup], chunk.rows, name, run_id, "extract", "duplicate_source_id",
                                             "source_id", mapped.loc[dup, "source_id"], "source id seen earlier"))
-            std = standardise(mapped[~dup], default_region=region)
+            std = standardise(mapped[~dup], default_region=region, options=project.config.rules.standardise)
             checked = validate(std.records, std.flags)
             if len(checked.quarantine):
                 q = checked.quarantine.set_index("record_key")

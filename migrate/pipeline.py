@@ -10,13 +10,14 @@ from typing import Any
 from migrate.errors import MigrateError
 from migrate.extract import extract_source, quarantine_orphans
 from migrate.golden import golden_stage
-from migrate.loader import PhaseResult, load_phase
+from migrate.loader import PhaseResult, check_phase, load_phase
 from migrate.lock import project_lock
 from migrate.logs import close_run_log, open_run_log
 from migrate.match_stage import match_stage
 from migrate.project import Project
 from migrate.reconcile import reconcile
 from migrate.report import write_reports
+from migrate.rollback import RollbackResult, rollback_phase
 from migrate.runs import finish_run, stage, start_run
 
 log = logging.getLogger("crm_migrate")
@@ -33,7 +34,8 @@ class RunResult:
     log_path: Path | None = None
 
 
-def run(project: Project, *, load: bool = True, phases: list[str] | None = None, command: str = "run") -> RunResult:
+def run(project: Project, *, load: bool = True, phases: list[str] | None = None, command: str = "run",
+        retrain: bool = False) -> RunResult:
     """Run every stage: extract, link related records, match, golden records, load, reconcile.
 
     Args:
@@ -43,7 +45,8 @@ def run(project: Project, *, load: bool = True, phases: list[str] | None = None,
         command: what started the run, for the runs table.
     """
     project.preflight()
-    return _with_run(project, command, lambda run_id, result: _run_stages(project, run_id, result, load, phases))
+    return _with_run(project, command,
+                     lambda run_id, result: _run_stages(project, run_id, result, load, phases, retrain))
 
 
 def load_phases(project: Project, phases: list[str]) -> RunResult:
@@ -56,7 +59,26 @@ def load_phases(project: Project, phases: list[str]) -> RunResult:
                 rec.rows_out = sum(result.loads[-1].created.values()) + sum(result.loads[-1].updated.values())
         _reconcile(project, run_id, result)
 
+    for name in phases:  # every name checked before the first phase loads
+        check_phase(project, name)
     return _with_run(project, f"load {' '.join(phases)}", body)
+
+
+def rollback_phases(project: Project, phases: list[str]) -> list[RollbackResult]:
+    """Roll the named phases back (in the order given), as one run holding the project's lock."""
+    done: list[RollbackResult] = []
+
+    def body(run_id: str, result: RunResult) -> None:
+        ws = project.workspace()
+        for name in phases:
+            with stage(ws, run_id, f"rollback:{name}") as rec:
+                done.append(rollback_phase(project, ws, run_id, name))
+                rec.rows_out = sum(done[-1].deleted.values()) + sum(done[-1].restored.values())
+
+    for name in phases:
+        check_phase(project, name)
+    _with_run(project, f"rollback {' '.join(phases)}", body)
+    return done
 
 
 def _with_run(project: Project, command: str, body: Any) -> RunResult:
@@ -88,7 +110,8 @@ def _with_run(project: Project, command: str, body: Any) -> RunResult:
         return result
 
 
-def _run_stages(project: Project, run_id: str, result: RunResult, load: bool, phases: list[str] | None) -> None:
+def _run_stages(project: Project, run_id: str, result: RunResult, load: bool, phases: list[str] | None,
+                retrain: bool) -> None:
     ws = project.workspace()
     with stage(ws, run_id, "extract") as rec:
         for name in project.config.sources:
@@ -98,7 +121,7 @@ def _run_stages(project: Project, run_id: str, result: RunResult, load: bool, ph
     with stage(ws, run_id, "link") as rec:
         rec.rows_out = quarantine_orphans(ws, run_id)
     with stage(ws, run_id, "match") as rec:
-        clustered = match_stage(project, ws, run_id)
+        clustered = match_stage(project, ws, run_id, retrain=retrain)
         rec.rows_in = len(clustered)
         rec.rows_out = int(clustered["cluster_id"].nunique())
     with stage(ws, run_id, "golden") as rec:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from connectors.base import SOURCE_REF
 from mappings import apply_mapping
+from migrate import charts
 from migrate.progress import progress
 from migrate.project import Project
 from rules.standardise import standardise
@@ -76,7 +77,8 @@ def profile_source(project: Project, name: str) -> dict[str, Any]:
             dup = mapped["record_key"].duplicated() | mapped["record_key"].isin(seen_ids)
             duplicate_ids += int(dup.sum())
             seen_ids.update(mapped["record_key"])
-            std = standardise(mapped[~dup], default_region=source.options.default_region)
+            std = standardise(mapped[~dup], default_region=source.options.default_region,
+                              options=project.config.rules.standardise)
             flags.update(f"{r.column}:{r.reason}" for r in std.flags.itertuples(index=False))
             failures.update(validate(std.records, std.flags).quarantine["reason"])
             advance(chunk.count)
@@ -132,11 +134,5 @@ def profile_html(data: dict[str, Any]) -> str:
                      f"</h2><h3>Problems</h3><table>{problem_rows or '<tr><td>none found</td></tr>'}</table>"
                      f"<h3>Columns</h3><table><tr><th>column</th><th>filled</th><th>distinct</th><th>top values</th>"
                      f"<th>shapes</th></tr>{''.join(rows)}</table></section>")
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Source profile</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1d2330}}table{{border-collapse:collapse;margin-bottom:1rem}}
-td,th{{border-bottom:1px solid #e3e6ec;padding:.3rem .6rem;text-align:left;vertical-align:top;font-size:.9rem}}
-.bar{{display:inline-block;width:120px;height:.7rem;background:#eef1f6;margin-right:.4rem;border-radius:3px}}
-.bar span{{display:block;height:100%;background:#3b6fd8;border-radius:3px}}.bad span{{background:#d8553b}}
-small{{color:#667;font-weight:normal}}code{{background:#f3f4f7;padding:0 .2rem}}</style></head><body>
-<h1>Source profile</h1>{''.join(parts)}</body></html>
-"""
+    return charts.page("Source profile", "".join(parts),
+                       subtitle="The raw sources as read, before anything is migrated.")

@@ -65,8 +65,9 @@ def validate(records: pd.DataFrame, flags: pd.DataFrame | None = None,
     """Validate canonical records lazily; every failure becomes a quarantine row, never an exception.
 
     A row fails when the pandera schema rejects it, or when standardisation flagged one
-    of its values with a reason in ``quarantine_flags``. Each failure has a stable reason
-    code, the column and the offending value.
+    of its values for quarantine (the flag's ``action``, set by ``rules.standardise``; flags
+    without an action quarantine when their reason is in ``quarantine_flags``). Each
+    failure has a stable reason code, the column and the offending value.
 
     Example:
         >>> df = pd.DataFrame({"record_key": ["a:1", "a:2"], "source_id": ["1", "2"],
@@ -95,7 +96,8 @@ def validate(records: pd.DataFrame, flags: pd.DataFrame | None = None,
                 "detail": cases["check"].astype(str).to_numpy(),
             }).drop_duplicates(["record_key", "reason"]))
     if flags is not None and len(flags):
-        bad = flags[flags["reason"].isin(quarantine_flags)]
+        wanted = flags["action"] == "quarantine" if "action" in flags else flags["reason"].isin(quarantine_flags)
+        bad = flags[wanted]
         if len(bad):
             ref = records.set_index("record_key")["source_ref"]
             failures.append(pd.DataFrame({

@@ -1,0 +1,277 @@
+"""The match stage: block → compare → score → cluster, with bounded memory and progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from rules.match import blocking, graph
+from rules.match.features import Columns
+from rules.match.model import Patterns, estimate_u, new_model, tf_tables, train, with_settings
+from rules.match.scoring import (TIER_GUARD, compare_partition, matching_columns, pair_frame, prepare,
+                                 score_partition, weigh_partition, weighing_columns)
+from rules.match.settings import FIELD_ALIASES, MatchSettings
+
+Progress = Callable[[str, int, "int | None"], None]
+"""``progress(stage, done, total)``: called as a long stage advances (total None when unknown)."""
+
+#: Candidate pairs whose gammas training keeps for scoring (about 20 bytes each).
+_STORED_PAIRS_LIMIT = 20_000_000
+
+#: Tiers of pairs stewards decided.
+TIER_MUST_LINK, TIER_CANNOT_LINK = "must_link", "cannot_link"
+
+
+@dataclass
+class MatchResult:
+    """What the match stage produces.
+
+    Attributes:
+        pairs: Scored pairs at or above the review threshold (plus steward decisions):
+            ``record_key_l``, ``record_key_r``, ``match_weight``, ``match_probability``,
+            ``match_tier`` and one ``gamma_<comparison>`` column per comparison.
+        clusters: Every record with its ``cluster_id`` (the smallest record key in the cluster).
+        review_pairs: Pairs between the review and the link threshold, for stewards.
+        oversized: Cluster ids above ``max_cluster_size``: not to be merged automatically, but reviewed.
+        model: The trained model (JSON-serialisable), to save and reuse.
+        stats: Seconds per stage, pairs scored, blocking figures and warnings.
+    """
+
+    pairs: pd.DataFrame
+    clusters: pd.DataFrame
+    review_pairs: pd.DataFrame
+    oversized: list[str]
+    model: dict
+    stats: dict = field(default_factory=dict)
+
+
+def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None = None,
+         must_link: pd.DataFrame | None = None, cannot_link: pd.DataFrame | None = None,
+         progress: Progress | None = None) -> MatchResult:
+    """Find the records that are the same customer.
+
+    Args:
+        records: Standardised canonical records (``record_key`` unique).
+        settings: The ``rules.match`` settings.
+        model: A model saved by an earlier run; None trains a new one on these records.
+        must_link: Steward decisions ``(record_key_l, record_key_r)`` that must link.
+        cannot_link: Steward decisions that must not link, whatever the scores say.
+        progress: Called with ``(stage, done, total)`` as long stages advance.
+
+    Example:
+        >>> from bench.synthetic import generate
+        >>> s = MatchSettings.model_validate({"blocking": [["last_name"], ["email"]],
+        ...     "compare": {"first_name": "name", "last_name": "name", "email": "email"}})
+        >>> result = link(generate(300, seed=3), s)
+        >>> sorted(result.clusters.columns), 0 < result.model["prior"] < 1
+        (['cluster_id', 'record_key'], True)
+    """
+    report = progress or (lambda stage, done, total: None)
+    stats: dict = {"seconds": {}, "warnings": []}
+    records = records.reset_index(drop=True)
+    index = pd.Index(records["record_key"])
+    with _stage(stats, "block"):
+        cols = Columns(records)
+        # A saved model brings the term frequencies it was trained with: a small delta
+        # (a sync, a few records) would otherwise call every value it holds common.
+        prepared = prepare(cols, settings, tf_tables=model["tf"] if model is not None else None)
+        plans = blocking.plan(cols, settings)
+        sources = blocking.source_codes(records, settings)
+        frequent = tf_tables(cols, settings) if model is None else {}
+        del cols  # the factorised fields are no longer needed: free them before pairs are made
+    stats["blocking"] = [{"rule": p.name, "pairs": p.pairs, "largest_block": p.largest_block,
+                          "oversized_blocks": p.oversized_blocks, "skipped_pairs": p.skipped_pairs} for p in plans]
+    stats["warnings"] += [f"blocking rule {p.name!r}: {p.oversized_blocks} block(s) above max_block_size="
+                          f"{settings.max_block_size} skipped ({p.skipped_pairs:,} pairs)"
+                          for p in plans if p.oversized_blocks]
+    must = _pair_indices(index, must_link)
+    cannot = _pair_indices(index, cannot_link)
+
+    # Candidate gammas computed for training are kept for scoring when they fit the budget,
+    # so each pair is compared once; beyond it scoring compares again, chunk by chunk.
+    store = [] if model is None and sum(p.pairs for p in plans) <= _STORED_PAIRS_LIMIT else None
+    if model is None:
+        with _stage(stats, "train"):
+            model = _train(prepared, plans, sources, settings, must, report, store)
+            model["tf"] = frequent
+    else:
+        model = with_settings(model, settings)
+
+    with _stage(stats, "score"):
+        chunks = _stored_chunks(prepared, store, model, report) if store is not None else \
+            _scored_chunks(prepared, plans, sources, settings, model, report)
+        kept, guarded, scored = [], [cannot], 0
+        for left, right, result in chunks:
+            scored += len(result)
+            keep = result["match_probability"].to_numpy() >= settings.thresholds.review
+            kept.append(result[keep].assign(_pos_l=left[keep], _pos_r=right[keep]))
+            guard = (result["match_tier"] == TIER_GUARD).to_numpy()
+            guarded.append(np.column_stack([left[guard], right[guard]]))
+        pairs = _with_keys(_apply_decisions(kept, prepared, model, must, cannot), prepared["record_key"].to_numpy())
+        # A guard forbids a cluster, not only a pair: no chain of links may join the two records.
+        forbidden = np.concatenate(guarded)
+    stats["pairs_scored"] = scored
+
+    with _stage(stats, "cluster"):
+        probability = pairs["match_probability"].to_numpy()
+        linked = probability >= settings.thresholds.link
+        left, right = pairs["_pos_l"].to_numpy(), pairs["_pos_r"].to_numpy()
+        labels, ids = graph.constrained_clusters(prepared["record_key"].to_numpy(), left[linked], right[linked],
+                                                 probability[linked], forbidden[:, 0], forbidden[:, 1])
+        clusters = pd.DataFrame({"record_key": prepared["record_key"].to_numpy(), "cluster_id": ids})
+        oversized = graph.oversized(labels, ids, settings.max_cluster_size)
+        pairs = pairs.drop(columns=["_pos_l", "_pos_r"])
+        review = pairs[(probability >= settings.thresholds.review) & ~linked].reset_index(drop=True)
+        report("cluster", len(records), len(records))
+    return MatchResult(pairs, clusters, review, oversized, model, stats)
+
+
+def _train(prepared: pd.DataFrame, plans: list[blocking.RulePlan], sources: np.ndarray | None,
+           settings: MatchSettings, must: np.ndarray, report: Progress, store: list | None) -> dict:
+    """u from random pairs, then m and the prior by EM on every rule's candidate pairs.
+
+    With ``store`` (a list), each candidate chunk's ``(left, right, gammas)`` is appended to it.
+    """
+    model = new_model(settings)
+    comparisons = settings.comparisons()
+    random_pairs = Patterns()
+    # Pair frames inside the stage leave the record keys out: only kept pairs need them.
+    columns = matching_columns(prepared)
+    sample, left, right = _random_pairs(prepared, settings, sources)
+    for start in range(0, len(left), settings.chunk_pairs):
+        chunk = slice(start, start + settings.chunk_pairs)
+        random_pairs.add(compare_partition(pair_frame(sample, left[chunk], right[chunk], columns), comparisons))
+        report("train: u from random pairs", random_pairs.total, len(left))
+    estimate_u(random_pairs, model)
+
+    # A rule's EM session sees every pair the rule blocks together, also those an earlier rule
+    # produced first: the pairs a rule adds on its own are biased (e.g. none of a postcode rule's
+    # new pairs agree on last name when a last-name rule came first).
+    rules = settings.blocking_rules()
+    patterns = [Patterns() for _ in rules]
+    candidates = Patterns()
+    for j in range(len(rules)):
+        for left, right in _chunks(plans, j, sources, settings, report, "train: compare candidate pairs"):
+            gammas = compare_partition(pair_frame(prepared, left, right, columns), comparisons)
+            candidates.add(gammas)
+            patterns[j].add(gammas)
+            for i in range(j + 1, len(rules)):
+                key = plans[i].keys[left]
+                also = (key == plans[i].keys[right]) & (key != 0)
+                if also.any():
+                    patterns[i].add({c: g[also] for c, g in gammas.items()})
+            if store is not None:
+                store.append((left, right, gammas))
+    sessions = []
+    for plan, rule, counted in zip(plans, rules, patterns):
+        blocked = {FIELD_ALIASES.get(t.field, t.field) for t in rule}
+        sessions.append((plan.name, counted, np.array([c.field not in blocked for c in comparisons])))
+    labelled = Patterns()
+    if len(must):
+        labelled.add(compare_partition(pair_frame(prepared, must[:, 0], must[:, 1]), comparisons))
+    train(model, sessions, candidates, labelled, _possible_pairs(len(prepared), sources), settings.em_max_iterations)
+    return model
+
+
+def _scored_chunks(prepared: pd.DataFrame, plans: list[blocking.RulePlan], sources: np.ndarray | None,
+                   settings: MatchSettings, model: dict, report: Progress
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame]]:
+    """Every candidate pair scored, chunk by chunk: ``(left, right, scored)``."""
+    columns = matching_columns(prepared)
+    for i in range(len(plans)):
+        for left, right in _chunks(plans, i, sources, settings, report, "score"):
+            yield left, right, score_partition(pair_frame(prepared, left, right, columns), model)
+
+
+def _stored_chunks(prepared: pd.DataFrame, store: list, model: dict, report: Progress
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame]]:
+    """Candidate pairs whose gammas training kept, weighed with the trained model."""
+    columns = weighing_columns(prepared)
+    total, done = sum(len(left) for left, _, _ in store), 0
+    for left, right, gammas in store:
+        yield left, right, weigh_partition(pair_frame(prepared, left, right, columns), gammas, model)
+        done += len(left)
+        report("score", done, total)
+
+
+def _apply_decisions(kept: list[pd.DataFrame], prepared: pd.DataFrame, model: dict,
+                     must: np.ndarray, cannot: np.ndarray) -> pd.DataFrame:
+    """All kept pairs, with steward decisions overriding the scores.
+
+    Must-link pairs link and cannot-link pairs never do, whatever the model says; both keep
+    their scores and levels as evidence.
+    """
+    decided = []
+    for tier, probability, idx in ((TIER_MUST_LINK, 1.0, must), (TIER_CANNOT_LINK, 0.0, cannot)):
+        scored = score_partition(pair_frame(prepared, idx[:, 0], idx[:, 1]), model)
+        scored["match_probability"], scored["match_tier"] = probability, tier
+        decided.append(scored.assign(_pos_l=idx[:, 0], _pos_r=idx[:, 1]))
+    pairs = pd.concat([*decided, *kept], ignore_index=True)
+    # Decisions come first, so they win over the model's score of the same pair.
+    return pairs.drop_duplicates(["_pos_l", "_pos_r"]).reset_index(drop=True) if len(must) + len(cannot) else pairs
+
+
+def _with_keys(pairs: pd.DataFrame, keys: np.ndarray) -> pd.DataFrame:
+    """Kept pairs with their record keys (from their positions) as the first columns."""
+    pairs = pairs.drop(columns=["record_key_l", "record_key_r"], errors="ignore")
+    pairs.insert(0, "record_key_r", keys[pairs["_pos_r"].to_numpy()])
+    pairs.insert(0, "record_key_l", keys[pairs["_pos_l"].to_numpy()])
+    return pairs
+
+
+def _chunks(plans: list[blocking.RulePlan], index: int, sources: np.ndarray | None, settings: MatchSettings,
+            report: Progress, stage: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Candidate pairs of one rule in chunks, reporting progress against all rules' pairs."""
+    total = sum(p.pairs for p in plans)
+    done = sum(p.pairs for p in plans[:index])
+    for left, right, raw in blocking.candidate_pairs(plans, index, settings.chunk_pairs, sources):
+        yield left, right
+        done += raw
+        report(stage, done, total)
+
+
+def _random_pairs(prepared: pd.DataFrame, settings: MatchSettings, sources: np.ndarray | None
+                  ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """A seeded random sample of records and all pairs among them (as Splink does).
+
+    Pairs within a sample of a few hundred records read a table that fits in cache, unlike
+    pairs drawn from the whole data; nearly all are non-matches, which is what u measures.
+    """
+    n = len(prepared)
+    size = min(n, int(np.ceil(np.sqrt(2 * settings.u_sample_pairs))) + 1)
+    rng = np.random.default_rng(settings.seed)
+    sample = np.sort(rng.choice(n, size, replace=False))
+    left, right = np.triu_indices(size, 1)
+    if sources is not None:
+        keep = sources[sample][left] != sources[sample][right]
+        left, right = left[keep], right[keep]
+    return prepared.iloc[sample].reset_index(drop=True), left, right
+
+
+def _possible_pairs(n: int, sources: np.ndarray | None) -> int:
+    if sources is None:
+        return n * (n - 1) // 2
+    sizes = np.bincount(sources).astype(object)
+    return int((sum(sizes) ** 2 - sum(s * s for s in sizes)) // 2)
+
+
+def _pair_indices(index: pd.Index, pairs: pd.DataFrame | None) -> np.ndarray:
+    """Steward pairs as ``(n, 2)`` record positions; pairs naming unknown records are ignored."""
+    if pairs is None or pairs.empty:
+        return np.zeros((0, 2), dtype=np.int64)
+    left, right = index.get_indexer(pairs["record_key_l"]), index.get_indexer(pairs["record_key_r"])
+    ok = (left >= 0) & (right >= 0) & (left != right)
+    return np.column_stack([np.minimum(left, right)[ok], np.maximum(left, right)[ok]])
+
+
+@contextmanager
+def _stage(stats: dict, name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    stats["seconds"][name] = stats["seconds"].get(name, 0.0) + time.perf_counter() - start
+

@@ -1,0 +1,163 @@
+"""Scoring: prepared records, the pair frame of a partition, and the pure partition scorer.
+
+:func:`score_partition` is the engine seam: a DataFrame of candidate pairs (both records'
+matching keys, suffixed ``_l`` and ``_r``) and the model dict in, scored pairs out, with no other
+input and no side effect. The in-process engine calls it per chunk; a distributed engine can
+run it per block partition unchanged (e.g. Spark's ``applyInPandas``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rules.match import features as fx
+from rules.match.features import take_codes
+from rules.match.comparisons import KINDS, column
+from rules.match.settings import Comparison, MatchSettings
+
+#: Deterministic tiers a scored pair can carry instead of ``model``.
+TIER_MODEL, TIER_IDENTIFIER, TIER_GUARD = "model", "identifier", "guard"
+
+
+def prepare(records: pd.DataFrame | fx.Columns, settings: MatchSettings,
+            tf_tables: dict[str, dict] | None = None) -> pd.DataFrame:
+    """Matching keys for each record: one column per comparison feature, plus strong identifiers.
+
+    Term frequencies come from the records themselves, or, with ``tf_tables`` (a trained model's
+    ``tf``), from the model: that is how two records alone are explained as in the full run.
+    """
+    cols = records if isinstance(records, fx.Columns) else fx.Columns(records)
+    out: dict[str, object] = {"record_key": cols.records["record_key"].to_numpy(object)}
+    for c in settings.comparisons():
+        kind = KINDS[c.kind]
+        for feature, values in kind.features(cols, c).items():
+            out[column(c, feature)] = values
+        if kind.tf_feature and tf_tables is not None and c.id in tf_tables:
+            table = tf_tables[c.id]
+            values = kind.tf_values(cols, c)
+            looked_up = np.array([np.nan if v is None else table["values"].get(v, table["default"])
+                                  for v in values.values], dtype=np.float64)
+            out[column(c, kind.tf_feature)] = take_codes(looked_up, values.codes, np.nan)
+    for i, field in enumerate(settings.strong_identifiers):
+        out[f"strong__{i}"] = cols[field].map(fx.identifier_key).hashes()
+    return pd.DataFrame(out, copy=False)
+
+
+def pair_frame(prepared: pd.DataFrame | dict[str, np.ndarray], left: np.ndarray, right: np.ndarray,
+               columns: list[str] | None = None) -> pd.DataFrame:
+    """The pairs ``(left[i], right[i])`` with both records' keys side by side (``_l``/``_r``).
+
+    ``columns`` limits the frame to some prepared columns.
+    """
+    data = {}
+    for name in list(prepared) if columns is None else columns:
+        values = np.asarray(prepared[name])
+        data[f"{name}_l"] = values[left]
+        data[f"{name}_r"] = values[right]
+    return pd.DataFrame(data, index=pd.RangeIndex(len(left)), copy=False)
+
+
+def compare_partition(pairs: pd.DataFrame, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
+    """The gamma (level) of every pair for every comparison."""
+    out = {}
+    for c in comparisons:
+        def sides(feature: str, c: Comparison = c) -> tuple[np.ndarray, np.ndarray]:
+            name = column(c, feature)
+            return pairs[f"{name}_l"].to_numpy(), pairs[f"{name}_r"].to_numpy()
+
+        out[c.id] = KINDS[c.kind].gamma(sides, c)
+    return out
+
+
+def comparison_weights(pairs: pd.DataFrame, gammas: dict[str, np.ndarray], model: dict
+                       ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per comparison, the weight of each pair's level and its term-frequency adjustment (log2)."""
+    out = {}
+    for c in model_comparisons(model):
+        params = model["comparisons"][c.id]
+        m, u = np.asarray(params["m"]), np.asarray(params["u"])
+        table = np.r_[0.0, np.log2(m / u)]  # index 0 is "missing": no evidence
+        gamma = gammas[c.id]
+        weight = table[gamma.astype(np.int16) + 1]
+        adjust = np.zeros(len(gamma))
+        kind = KINDS[c.kind]
+        if c.tf and kind.tf_feature:
+            levels = kind.levels(c)
+            exact_u = u[levels.index("exact")]
+            hit = np.isin(gamma, [levels.index(lv) for lv in kind.tf_levels])
+            name = column(c, kind.tf_feature)
+            tf = np.fmax(pairs[f"{name}_l"].to_numpy(np.float64), pairs[f"{name}_r"].to_numpy(np.float64))
+            hit &= tf > 0
+            adjust[hit] = np.log2(exact_u / tf[hit])
+        out[c.id] = (weight, adjust)
+    return out
+
+
+def score_partition(pairs: pd.DataFrame, model: dict) -> pd.DataFrame:
+    """Score candidate pairs with a trained model: pure, DataFrame in, DataFrame out.
+
+    Returns ``record_key_l``, ``record_key_r``, ``match_weight``, ``match_probability``,
+    ``match_tier`` (``model``, ``identifier`` when a strong identifier is shared, ``guard`` when
+    a guard comparison forbids the link) and one ``gamma_<comparison>`` column per comparison.
+    """
+    return weigh_partition(pairs, compare_partition(pairs, model_comparisons(model)), model)
+
+
+def weigh_partition(pairs: pd.DataFrame, gammas: dict[str, np.ndarray], model: dict) -> pd.DataFrame:
+    """The second half of :func:`score_partition`, for pairs whose gammas are already known.
+
+    ``pairs`` needs only the term frequencies and strong identifiers; record keys are carried
+    over when present.
+    """
+    settings = model_settings(model)
+    weights = comparison_weights(pairs, gammas, model)
+    total = np.full(len(pairs), prior_weight(model))
+    for weight, adjust in weights.values():
+        total += weight + adjust
+    probability = 1.0 / (1.0 + np.exp2(-total))
+    tier = np.full(len(pairs), TIER_MODEL, dtype=object)
+    strong = np.zeros(len(pairs), dtype=bool)
+    for i in range(len(settings.strong_identifiers)):
+        left, right = pairs[f"strong__{i}_l"].to_numpy(), pairs[f"strong__{i}_r"].to_numpy()
+        strong |= (left == right) & (left != 0)
+    guarded = np.zeros(len(pairs), dtype=bool)
+    for name in settings.guards:
+        guarded |= gammas[_comparison_id(settings, name)] == 0
+    tier[strong], probability[strong] = TIER_IDENTIFIER, 1.0
+    tier[guarded], probability[guarded] = TIER_GUARD, 0.0
+    out = {key: pairs[key].to_numpy() for key in ("record_key_l", "record_key_r") if key in pairs}
+    out.update({"match_weight": total, "match_probability": probability, "match_tier": tier})
+    out.update({f"gamma_{cid}": g for cid, g in gammas.items()})
+    return pd.DataFrame(out, index=pairs.index)
+
+
+def weighing_columns(prepared: pd.DataFrame) -> list[str]:
+    """The prepared columns :func:`weigh_partition` reads."""
+    return [c for c in prepared.columns if c.startswith("strong__") or c.endswith("__tf")]
+
+
+def matching_columns(prepared: pd.DataFrame) -> list[str]:
+    """The prepared columns :func:`score_partition` reads, all but the record key."""
+    return [c for c in prepared.columns if c != "record_key"]
+
+
+def prior_weight(model: dict) -> float:
+    """log2 of the prior odds that two random records match."""
+    prior = model["prior"]
+    return float(np.log2(prior / (1.0 - prior)))
+
+
+def model_settings(model: dict) -> MatchSettings:
+    """The settings a model was trained with (the comparisons its parameters belong to)."""
+    return MatchSettings.model_validate(model["settings"])
+
+
+def model_comparisons(model: dict) -> list[Comparison]:
+    """The resolved comparisons of a model."""
+    return model_settings(model).comparisons()
+
+
+def _comparison_id(settings: MatchSettings, name: str) -> str:
+    return next(c.id for c in settings.comparisons() if c.name == name)
+
