@@ -15,6 +15,7 @@ from migrate.project import Project
 from migrate.review import cluster_with_decisions, constraints, refresh_queue, with_decisions
 from migrate.workspace import Workspace, clusters, encode_frame, pairs, read_table, records
 from rules.match import MatchSettings, link
+from rules.match.explain import explain
 from rules.match.deterministic import deterministic_pairs
 from rules.match.progress import ProgressPrinter
 
@@ -83,7 +84,24 @@ def _probabilistic(ws: Workspace, recs: pd.DataFrame, settings: MatchSettings, d
     review = result.review_pairs.copy()
     if gammas and len(review):
         review["levels"] = review[[g for g in gammas if g in review]].to_dict("records")
+        review["waterfall"] = _waterfalls(recs, review, settings, result.model)
     return found.reset_index(drop=True), clustered, review, oversized
+
+
+#: Review pairs explained in full for the steward page; a larger queue gets levels only.
+WATERFALL_LIMIT = 5_000
+
+
+def _waterfalls(recs: pd.DataFrame, review: pd.DataFrame, settings: MatchSettings, model: dict) -> list:
+    """The explanation rows of each review pair (what the review page draws as a waterfall)."""
+    if len(review) > WATERFALL_LIMIT:
+        return [None] * len(review)
+    by_key = recs.set_index("record_key", drop=False)
+    out = []
+    for left, right in zip(review["record_key_l"], review["record_key_r"]):
+        rows = explain(by_key.loc[left], by_key.loc[right], settings, model)
+        out.append(json.loads(rows.to_json(orient="records")))
+    return out
 
 
 def _fingerprint(settings: MatchSettings) -> str:

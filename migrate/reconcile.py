@@ -7,10 +7,12 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from connectors.target_sql import ENTITIES, SqlTarget
-from migrate.loader import assign_phases, golden_frame
+from connectors.targets import open_target
+from migrate.golden import golden_report
+from migrate.loader import phased_golden
 from migrate.project import Project
-from migrate.workspace import Workspace, id_map, quarantine, read_table, records, related, source_counts, xref
+from migrate.report import chart_data
+from migrate.workspace import Workspace, id_map, quarantine, records, related, source_counts, xref
 
 BUCKETS = ("in", "loaded", "merged", "quarantined", "pending")
 
@@ -63,6 +65,8 @@ def reconcile(project: Project, ws: Workspace, read_back: bool = True) -> dict[s
                         .where(quarantine.c.status == "requeued").group_by(quarantine.c.source))
     # Rows a steward fixed and put back: now counted in loaded/merged (or quarantined again).
     report["requeued"] = dict(zip(requeued["source"], requeued["n"].astype(int)))
+    report["charts"] = chart_data(project, ws)
+    report["golden"] = golden_report(ws)
     if read_back:
         report["read_back"] = _read_back(project, ws)
     report["holds"] = report["total"]["holds"] and all(s["holds"] for s in sources.values()) and all(
@@ -83,35 +87,52 @@ def _close(row: dict[str, int]) -> dict[str, Any]:
 
 
 def _phases(project: Project, ws: Workspace) -> dict[str, Any]:
-    frame = golden_frame(ws)
-    loaded = read_table(ws, id_map, where=id_map.c.entity.in_(["contacts", "accounts"]))
+    frame = phased_golden(project, ws)
     if frame.empty:
-        return {p.name: {"golden": 0, "loaded": 0, "pending": 0, "holds": True} for p in project.config.phases}
-    frame["phase"] = assign_phases(project, frame, loaded.set_index("key")["phase"] if len(loaded) else pd.Series())
+        return {p.name: {"golden": 0, "loaded": 0, "pending": 0, "records": 0, "holds": True}
+                for p in project.config.phases}
+    loaded = ws.frame(sa.select(id_map.c.key).where(id_map.c.entity.in_(["contacts", "accounts"])))
     frame["loaded"] = frame["golden_id"].isin(set(loaded["key"]))
+    # Source records per phase: each is loaded (leads a loaded golden record), merged into one, or pending.
+    members = ws.frame(sa.select(xref.c.golden_id, xref.c.role, records.c.source, sa.func.count().label("n"))
+                       .select_from(xref.join(records, records.c.record_key == xref.c.record_key))
+                       .group_by(xref.c.golden_id, xref.c.role, records.c.source))
+    members = members.merge(frame[["golden_id", "phase", "loaded"]], on="golden_id")
     out = {}
     for p in project.config.phases:
         mine = frame[frame["phase"] == p.name]
         n, done = len(mine), int(mine["loaded"].sum())
+        sources = {}
+        for source, m in members[members["phase"] == p.name].groupby("source"):
+            row = {"loaded": int(m.loc[m["loaded"] & (m["role"] == "anchor"), "n"].sum()),
+                   "merged": int(m.loc[m["loaded"] & (m["role"] == "merged"), "n"].sum()),
+                   "pending": int(m.loc[~m["loaded"], "n"].sum())}
+            sources[str(source)] = {**row, "holds": row["pending"] == 0}
         out[p.name] = {"golden": n, "loaded": done, "pending": n - done, "records": int(mine["member_count"].sum()),
-                       "holds": n == done}
+                       "sources": sources, "holds": n == done}
     return out
 
 
 def _read_back(project: Project, ws: Workspace) -> dict[str, Any]:
-    """Rows the ledger says are in the target versus rows the target has."""
-    target = SqlTarget(project.config.target.url, project.dir)
-    expected = ws.frame(sa.select(id_map.c.entity, sa.func.count().label("n")).group_by(id_map.c.entity))
-    expected = dict(zip(expected["entity"], expected["n"].astype(int)))
+    """Read the target back and compare it with what the ledger says was sent, per entity.
+
+    ``expected`` rows are in ``id_map``; ``found`` of them are in the target; ``mismatched``
+    hold values whose checksum differs from the one sent (changed or truncated in the
+    target since), listed by key under ``examples``. Phases are counted separately.
+    """
+    target = open_target(project.config.target, project.dir, create=False)
+    sent = ws.frame(sa.select(id_map.c.entity, id_map.c.key, id_map.c.phase, id_map.c.checksum))
     out = {}
-    with target.engine.connect() as conn:
-        for entity in ENTITIES:
-            table = target.table(entity)
-            keys = ws.frame(sa.select(id_map.c.key).where(id_map.c.entity == entity))["key"].tolist()
-            found = 0
-            for start in range(0, len(keys), 5_000):
-                found += conn.execute(sa.select(sa.func.count()).select_from(table).where(
-                    table.c.external_id.in_(keys[start:start + 5_000]))).scalar_one()
-            want = expected.get(entity, 0)
-            out[entity] = {"expected": want, "found": int(found), "holds": want == found}
+    for entity in target.entities():
+        mine = sent[sent["entity"] == entity]
+        if mine.empty and entity not in ("accounts", "contacts"):
+            continue
+        back = target.read_back(entity).set_index("external_id")["checksum"]
+        found = mine["key"].isin(back.index)
+        differs = found & (mine["key"].map(back) != mine["checksum"])
+        phases = {str(ph): {"expected": int(len(g)), "found": int(found[g.index].sum()),
+                            "mismatched": int(differs[g.index].sum())} for ph, g in mine.groupby("phase")}
+        out[entity] = {"expected": int(len(mine)), "found": int(found.sum()), "mismatched": int(differs.sum()),
+                       "examples": sorted(mine.loc[differs | ~found, "key"])[:10], "phases": phases,
+                       "holds": bool(found.all() and not differs.any())}
     return out

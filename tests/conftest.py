@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.databases import fresh_database
+from tests.review_queue import built_queue, queue  # noqa: F401  (fixtures: a project with a review queue)
 
 DATA = Path(__file__).parent / "data"
 
