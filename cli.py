@@ -558,7 +558,8 @@ who_option = click.option("--who", help="Steward recorded with the decision (def
 @click.option("--kind", type=click.Choice(["pair", "cluster", "conflict"]), help="Only this kind of item.")
 @click.option("--source", help="Only items involving a record of this source.")
 @click.option("--status", type=click.Choice(["open", "decided", "closed", "all"]), default="open", show_default=True)
-@click.option("--band", nargs=2, type=float, metavar="LOW HIGH", help="Only pairs with a match probability in this band.")
+@click.option("--band", nargs=2, type=float, metavar="LOW HIGH",
+              help="Only pairs with a match probability in this band.")
 @click.option("--limit", default=50, show_default=True, help="Show at most this many items.")
 def review_list(project_dir: Path, kind: str | None, source: str | None, status: str,
                 band: tuple[float, float] | None, limit: int) -> None:
@@ -566,12 +567,13 @@ def review_list(project_dir: Path, kind: str | None, source: str | None, status:
     from migrate.review import list_items
 
     items = list_items(_project(project_dir).workspace(), kind, source, status, band or None)
-    table = Table("item", "kind", "status", "p", "golden / attribute", "records", title=f"review ({len(items):,} {status})")
+    table = Table("item", "kind", "status", "p", "golden / attribute", "records",
+                  title=f"review ({len(items):,} {status})")
     for it in items.head(limit).itertuples(index=False):
         subject = f"{it.golden_id} {it.attribute}" if it.attribute else ""
         p = "" if it.probability is None or it.probability != it.probability else f"{it.probability:.3f}"
-        table.add_row(_cell(it.item_id), it.kind, it.status, p, _cell(subject), _cell(" ".join(it.records[:4])
-                                                                                      + (" …" if len(it.records) > 4 else "")))
+        keys = " ".join(it.records[:4]) + (" …" if len(it.records) > 4 else "")
+        table.add_row(_cell(it.item_id), it.kind, it.status, p, _cell(subject), _cell(keys))
     out.print(table)
     for k, n in items["kind"].value_counts().items():
         out.print(f"  {k}: {n:,}", highlight=False)

@@ -43,8 +43,11 @@ def safe_url(url: str | sa.URL) -> str:
         return "<unparseable url>"
 
 
-def make_engine(url: str, base_dir: Path, *, must_exist: bool = False, create_dirs: bool = False) -> sa.Engine:
+def make_engine(url: str, base_dir: Path, *, must_exist: bool = False, create_dirs: bool = False,
+                bulk_load: bool = False) -> sa.Engine:
     """An engine for ``url``; a missing SQLite file is an error when ``must_exist``.
+
+    ``bulk_load`` lets a MariaDB/MySQL client send ``LOAD DATA LOCAL INFILE`` (a target's bulk path).
 
     Connectivity is checked at once, so an unreachable server is one clear line, not a
     traceback halfway through a run.
@@ -56,8 +59,9 @@ def make_engine(url: str, base_dir: Path, *, must_exist: bool = False, create_di
             raise InputError(f"{path}: SQLite database file not found")
         if create_dirs:
             path.parent.mkdir(parents=True, exist_ok=True)
+    connect_args = {"local_infile": True} if bulk_load and parsed.get_backend_name() in ("mysql", "mariadb") else {}
     try:
-        engine = sa.create_engine(parsed, pool_pre_ping=True)
+        engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     except ModuleNotFoundError as exc:
         raise InputError(f"{safe_url(parsed)}: the database driver {exc.name!r} is not installed") from None
     except sa.exc.ArgumentError as exc:

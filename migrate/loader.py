@@ -1,11 +1,10 @@
 """The phased loader: golden records and their related records into the new CRM, exactly once.
 
-Idempotency rests on two facts: every target row is upserted by its unique
-``external_id`` (a golden id or a related key), and the workspace ledger records which
-batch was sent with which checksum. A rerun skips rows whose checksum in ``id_map``
-is unchanged; a crash between the target commit and the ledger commit is repaired by the
-upsert itself (no duplicate), and ``new_keys`` in the ledger remembers which rows the
-phase created, so rollback deletes exactly those.
+Per phase: golden organisations (accounts), golden people (contacts), then their related
+records (orders, invoices, activities) re-pointed to the parent's target id. Rows whose
+checksum in ``id_map`` is unchanged are not sent again; the rest go in batches through the
+ledger protocol of :mod:`migrate.ledger`. A phase that was fully loaded from the same
+staged state and configuration is recognised from the ledger and skipped outright.
 """
 
 from __future__ import annotations
@@ -18,34 +17,45 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from connectors.target_sql import SqlTarget
+from connectors.targets import BatchPlan, Target, open_target
+from mappings.canonical import GOLDEN_ATTRIBUTES, LIST_FIELDS
 from migrate.errors import ConfigError
+from migrate.ledger import ADOPTED, CREATED, UPDATED, PhaseLedger
 from migrate.progress import progress
 from migrate.project import Project
-from migrate.workspace import (Workspace, encode_frame, golden, id_map, load_ledger, load_results, now, read_table,
-                               related, xref)
+from migrate.retry import with_retry
+from migrate.workspace import Workspace, golden, id_map, read_table, records, related, stages, xref
 
 log = logging.getLogger("crm_migrate")
 
+#: Entities golden records load into (organisations, then people).
+GOLDEN_ENTITIES = ("accounts", "contacts")
 #: Related kinds with a table of their own in the reference schema; others load as activities.
 RELATED_ENTITIES = ("orders", "invoices", "activities")
 RELATED_COLUMNS = ("occurred_on", "amount", "currency", "status")
+BUCKETS = ("created", "updated", "unchanged", "failed", "unprocessed", "skipped")
 
 
 @dataclass
 class PhaseResult:
-    """What one phase load did, per entity."""
+    """What one phase load did (or, for a plan, would do), per entity and bucket."""
 
     phase: str
     created: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
+    unprocessed: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def add(self, bucket: str, entity: str, n: int) -> None:
         """Count n rows of an entity in a bucket."""
         counts = getattr(self, bucket)
-        counts[entity] = counts.get(entity, 0) + n
+        counts[entity] = counts.get(entity, 0) + int(n)
+
+    def total(self, bucket: str) -> int:
+        """Rows in a bucket over every entity."""
+        return sum(getattr(self, bucket).values())
 
 
 def assign_phases(project: Project, frame: pd.DataFrame, loaded_phase: pd.Series) -> pd.Series:
@@ -72,156 +82,116 @@ def assign_phases(project: Project, frame: pd.DataFrame, loaded_phase: pd.Series
     return result
 
 
-def golden_frame(ws: Workspace) -> pd.DataFrame:
-    """Active golden records with the phase each was loaded in (if any)."""
-    return read_table(ws, golden, where=golden.c.status == "active")
+def golden_frame(ws: Workspace, with_sources: bool = False) -> pd.DataFrame:
+    """Active golden records; with ``with_sources``, also ``source`` (the leading record's) and ``sources``.
+
+    ``sources`` is the sorted, comma-joined set of member sources, so a phase can say
+    ``sources.str.contains('erp')``.
+    """
+    # Lineage and identifiers are not loaded: reading and decoding them would dominate a large load.
+    columns = ["golden_id", "member_count", *(a for a in GOLDEN_ATTRIBUTES if a != "identifiers")]
+    query = sa.select(*(golden.c[c] for c in columns)).where(golden.c.status == "active")
+    sql = str(query.compile(ws.engine, compile_kwargs={"literal_binds": True}))
+    with ws.engine.connect() as conn:  # the driver's own cursor: no per-row result processing for 1M rows
+        cursor = conn.connection.driver_connection.cursor()
+        cursor.execute(sql)
+        frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+    for col in LIST_FIELDS:  # one JSON parse for the whole column instead of one per row
+        frame[col] = json.loads("[" + ",".join(v if isinstance(v, str) else "[]" for v in frame[col]) + "]")
+    for col in ("email_opt_in", "do_not_contact"):
+        frame[col] = frame[col].astype("boolean")
+    if with_sources:
+        members = ws.frame(sa.select(xref.c.golden_id, xref.c.role, records.c.source)
+                           .select_from(xref.join(records, records.c.record_key == xref.c.record_key)))
+        anchor = members[members["role"] == "anchor"].drop_duplicates("golden_id").set_index("golden_id")["source"]
+        joined = members.drop_duplicates(["golden_id", "source"]).sort_values("source").groupby("golden_id")["source"]
+        frame["source"] = frame["golden_id"].map(anchor)
+        frame["sources"] = frame["golden_id"].map(joined.agg(",".join)).fillna("")
+    return frame
 
 
-def contact_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Golden people as rows of the reference ``contacts`` table (account_id set later)."""
-    out = pd.DataFrame({
-        "external_id": frame["golden_id"],
-        "title": frame["title"], "first_name": frame["first_name"], "middle_name": frame["middle_name"],
-        "last_name": frame["last_name"], "suffix": frame["suffix"], "company": frame["organization_name"],
-        **_party(frame), **_place(frame),
-        "birth_date": frame["birth_date"],
-        "email_opt_in": frame["email_opt_in"], "do_not_contact": frame["do_not_contact"],
-    })
-    return out
+def phased_golden(project: Project, ws: Workspace) -> pd.DataFrame:
+    """Active golden records with their ``phase`` (sticky to the phase a record was loaded in)."""
+    predicates = " ".join(p.where or "" for p in project.config.phases)
+    frame = golden_frame(ws, with_sources="source" in predicates)
+    loaded = ws.frame(sa.select(id_map.c.key, id_map.c.phase).where(id_map.c.entity.in_(GOLDEN_ENTITIES)))
+    frame["phase"] = assign_phases(project, frame, loaded.set_index("key")["phase"] if len(loaded) else pd.Series())
+    return frame
 
 
-def account_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Golden organisations as rows of the reference ``accounts`` table."""
-    return pd.DataFrame({"external_id": frame["golden_id"], "name": frame["organization_name"],
-                         **_party(frame), **_place(frame)})
+def check_phase(project: Project, phase: str) -> None:
+    """A phase name that is not in migration.yaml is a usage error."""
+    names = [p.name for p in project.config.phases]
+    if phase not in names:
+        raise ConfigError(f"no phase {phase!r} in migration.yaml (phases: {', '.join(names)})")
+
+
+def golden_rows(mine: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A phase's golden records as rows of ``accounts`` (organisations) and ``contacts`` (people)."""
+    is_org = (mine["entity"] == "organization") | (mine["first_name"].isna() & mine["last_name"].isna())
+    orgs, people = mine[is_org], mine[~is_org]
+    return {
+        "accounts": pd.DataFrame({"external_id": orgs["golden_id"], "name": orgs["organization_name"],
+                                  **_party(orgs), **_place(orgs)}),
+        "contacts": pd.DataFrame({
+            "external_id": people["golden_id"],
+            "title": people["title"], "first_name": people["first_name"], "middle_name": people["middle_name"],
+            "last_name": people["last_name"], "suffix": people["suffix"], "company": people["organization_name"],
+            **_party(people), **_place(people),
+            "birth_date": people["birth_date"],
+            "email_opt_in": people["email_opt_in"], "do_not_contact": people["do_not_contact"],
+        }),
+    }
 
 
 def _party(frame: pd.DataFrame) -> dict[str, pd.Series]:
-    emails, phones = frame["emails"], frame["phones"]
-    return {
-        "email": emails.map(lambda v: v[0] if v else None), "phone": phones.map(lambda v: v[0] if v else None),
-        "other_emails": emails.map(lambda v: json.dumps(v[1:]) if len(v) > 1 else None),
-        "other_phones": phones.map(lambda v: json.dumps(v[1:]) if len(v) > 1 else None),
-    }
+    out = {}
+    for many, one in (("emails", "email"), ("phones", "phone")):
+        values = frame[many]
+        out[one] = values.str[0]
+        more = values.str.len() > 1  # JSON only for the few with a second address or number
+        out[f"other_{many}"] = pd.Series(None, index=values.index, dtype=object)
+        out[f"other_{many}"][more] = values[more].map(lambda v: json.dumps(v[1:]))
+    return out
 
 
 def _place(frame: pd.DataFrame) -> dict[str, pd.Series]:
     return {c: frame[c] for c in ("street", "city", "region", "postcode", "country")}
 
 
-def row_checksums(rows: pd.DataFrame) -> pd.Series:
-    """A checksum per row of what is sent (external ids and payload), for change detection."""
-    return pd.util.hash_pandas_object(rows.astype(str), index=False).map("{:016x}".format)
+def related_rows(project: Project, ws: Workspace, golden_ids: pd.Series) -> dict[str, pd.DataFrame]:
+    """Related records of these golden records, per target entity, pointing at their parent.
 
-
-def load_phase(project: Project, ws: Workspace, run_id: str, phase: str) -> PhaseResult:
-    """Load one phase's golden records, then their related records, into the target."""
-    names = [p.name for p in project.config.phases]
-    if phase not in names:
-        raise ConfigError(f"no phase {phase!r} in migration.yaml (phases: {', '.join(names)})")
-    target = SqlTarget(project.config.target.url, project.dir)
-    result = PhaseResult(phase)
-    frame = golden_frame(ws)
-    loaded = read_table(ws, id_map, where=id_map.c.entity.in_(["contacts", "accounts"]))
-    frame["phase"] = assign_phases(project, frame, loaded.set_index("key")["phase"] if len(loaded) else pd.Series())
-    mine = frame[frame["phase"] == phase].sort_values("golden_id")
-    is_org = (mine["entity"] == "organization") | (mine["first_name"].isna() & mine["last_name"].isna())
-    _load_entity(project, ws, target, run_id, phase, "accounts", account_rows(mine[is_org]), result)
-    _load_entity(project, ws, target, run_id, phase, "contacts", contact_rows(mine[~is_org]), result)
-    _load_related(project, ws, target, run_id, phase, mine["golden_id"], result)
-    return result
-
-
-def _load_entity(project: Project, ws: Workspace, target: SqlTarget, run_id: str, phase: str, entity: str,
-                 rows: pd.DataFrame, result: PhaseResult) -> None:
-    if rows.empty:
-        return
-    rows = rows.astype(object).where(rows.notna(), None)
-    rows["checksum"] = row_checksums(rows).to_numpy()
-    known = read_table(ws, id_map, ["key", "checksum"], where=id_map.c.entity == entity).set_index("key")["checksum"]
-    same = rows["external_id"].map(known) == rows["checksum"]
-    result.add("unchanged", entity, int(same.sum()))
-    todo = rows[~same]
-    if todo.empty:
-        log.info("load %s %s: nothing changed since the last load", phase, entity)
-        return
-    batch_size = project.config.target.batch_size
-    with progress(f"load {phase} {entity}", len(todo)) as advance:
-        for batch_no, start in enumerate(range(0, len(todo), batch_size)):
-            batch = todo.iloc[start:start + batch_size]
-            _load_batch(ws, target, run_id, phase, entity, batch_no, batch, result)
-            advance(len(batch))
-
-
-def _load_batch(ws: Workspace, target: SqlTarget, run_id: str, phase: str, entity: str, batch_no: int,
-                batch: pd.DataFrame, result: PhaseResult) -> None:
-    keys = batch["external_id"].tolist()
-    checksum = hashlib.sha256("".join(batch["checksum"]).encode()).hexdigest()
-    pre_existing = target.existing(entity, keys)
-    # Keys this phase creates, written before the target is touched, so a crash right after
-    # the target commit still knows which rows rollback must delete.
-    pending = read_table(ws, load_ledger, ["new_keys"], where=sa.and_(
-        load_ledger.c.phase == phase, load_ledger.c.entity == entity, load_ledger.c.status == "started"))
-    earlier_new = {k for v in pending["new_keys"] for k in json.loads(v or "[]")} if len(pending) else set()
-    new_keys = [k for k in keys if k not in pre_existing or k in earlier_new]
-    with ws.begin() as conn:
-        ledger_id = conn.execute(sa.insert(load_ledger).values(
-            run_id=run_id, phase=phase, entity=entity, batch_no=batch_no, status="started", row_count=len(batch),
-            checksum=checksum, started_at=now(), new_keys=json.dumps(new_keys))).inserted_primary_key[0]
-    payload = batch.drop(columns=["checksum"]).to_dict("records")
-    outcomes = target.upsert(entity, payload)
-    ok = [o for o in outcomes if o.status == "success"]
-    failed = [o for o in outcomes if o.status != "success"]
-    sums = dict(zip(batch["external_id"], batch["checksum"]))
-    created = set(new_keys)
-    with ws.begin() as conn:
-        ws.upsert(conn, id_map, [{"entity": entity, "key": o.external_id, "target_id": o.target_id, "phase": phase,
-                                  "run_id": run_id, "action": "created" if o.external_id in created else "updated",
-                                  "checksum": sums[o.external_id]} for o in ok], keep=("action",))
-        ws.upsert(conn, load_results, [{"run_id": run_id, "entity": entity, "key": o.external_id, "phase": phase,
-                                        "status": o.status, "target_id": o.target_id,
-                                        "created": o.external_id in created, "reason": o.reason} for o in outcomes])
-        conn.execute(sa.update(load_ledger).where(load_ledger.c.id == ledger_id).values(
-            status="committed", finished_at=now()))
-        # Earlier started batches of this phase and entity are now superseded.
-        conn.execute(sa.update(load_ledger).where(
-            load_ledger.c.phase == phase, load_ledger.c.entity == entity, load_ledger.c.status == "started",
-            load_ledger.c.id != ledger_id).values(status="superseded", finished_at=now()))
-    n_created = sum(1 for o in ok if o.external_id in created)
-    result.add("created", entity, n_created)
-    result.add("updated", entity, len(ok) - n_created)
-    result.add("failed", entity, len(failed))
-    for o in failed[:5]:
-        log.warning("load %s %s: %s rejected by the target: %s", phase, entity, o.external_id, o.reason)
-
-
-def _load_related(project: Project, ws: Workspace, target: SqlTarget, run_id: str, phase: str,
-                  golden_ids: pd.Series, result: PhaseResult) -> None:
+    ``contact_key``/``account_key`` carry the parent's golden id; ``contact_id``/``account_id``
+    its target id from ``id_map`` (missing while the parent is not loaded).
+    """
     rel = read_table(ws, related)
     if rel.empty:
-        return
+        return {}
     parents = read_table(ws, xref, ["record_key", "golden_id"]).set_index("record_key")["golden_id"]
     rel["golden_id"] = rel["parent_record_key"].map(parents)
     rel = rel[rel["golden_id"].isin(set(golden_ids))]
-    ids = read_table(ws, id_map, ["entity", "key", "target_id"], where=id_map.c.entity.in_(["contacts", "accounts"]))
-    contact_ids = ids[ids["entity"] == "contacts"].set_index("key")["target_id"]
-    account_ids = ids[ids["entity"] == "accounts"].set_index("key")["target_id"]
+    ids = ws.frame(sa.select(id_map.c.entity, id_map.c.key, id_map.c.target_id)
+                   .where(id_map.c.entity.in_(GOLDEN_ENTITIES)))
+    out: dict[str, list[pd.DataFrame]] = {}
     for kind, group in rel.groupby("kind"):
         entity = kind if kind in RELATED_ENTITIES else "activities"
         fields = _related_fields(project, group["source"].iloc[0], str(kind))
         data = pd.DataFrame(list(group["data"]), index=group.index)
-        rows = pd.DataFrame({"external_id": group["related_key"],
-                             "contact_id": group["golden_id"].map(contact_ids),
-                             "account_id": group["golden_id"].map(account_ids)})
+        rows = pd.DataFrame({"external_id": group["related_key"]})
+        for parent in GOLDEN_ENTITIES:
+            known = ids[ids["entity"] == parent].set_index("key")["target_id"]
+            owner = group["golden_id"].where(group["golden_id"].isin(known.index))
+            rows[f"{parent[:-1]}_key"] = owner
+            rows[f"{parent[:-1]}_id"] = pd.to_numeric(owner.map(known), errors="coerce").astype("Int64")
         for col in RELATED_COLUMNS:
             src = fields.get(col, col)
-            rows[col] = data[src] if src in data else None
+            rows[col] = data[src].astype(object) if src in data else None
         rows["amount"] = pd.to_numeric(rows["amount"], errors="coerce")
         rows["data"] = [json.dumps(d, ensure_ascii=False, default=str) for d in group["data"]]
-        for col in ("contact_id", "account_id"):
-            rows[col] = pd.to_numeric(rows[col], errors="coerce").astype("Int64")
-        rows = rows[rows["contact_id"].notna() | rows["account_id"].notna()]
-        _load_entity(project, ws, target, run_id, phase, entity, rows, result)
+        rows["parent"] = group["golden_id"]
+        out.setdefault(entity, []).append(rows)
+    return {e: pd.concat(parts).sort_values("external_id") for e, parts in out.items()}
 
 
 def _related_fields(project: Project, source: str, kind: str) -> dict[str, str]:
@@ -230,3 +200,107 @@ def _related_fields(project: Project, source: str, kind: str) -> dict[str, str]:
         if (getattr(rel, "kind", None) or name) == kind:
             return dict(getattr(rel, "fields", {}) or {})
     return {}
+
+
+def phase_fingerprint(project: Project, ws: Workspace, phase: str) -> str:
+    """What a phase's rows depend on: the last golden stage that ran and the configuration."""
+    last_golden = ws.scalar(sa.select(sa.func.max(stages.c.run_id)).where(
+        stages.c.stage == "golden", stages.c.status == "done"))
+    return hashlib.sha256(f"{phase}|{last_golden}|{project.config_hash()}".encode()).hexdigest()
+
+
+def load_phase(project: Project, ws: Workspace, run_id: str, phase: str) -> PhaseResult:
+    """Load one phase's golden records, then their related records, into the target."""
+    check_phase(project, phase)
+    target = with_retry(lambda: open_target(project.config.target, project.dir), "open the target")
+    with_retry(target.preflight, "check the target")
+    ledger = PhaseLedger(ws, run_id, phase)
+    result = PhaseResult(phase)
+    fingerprint = phase_fingerprint(project, ws, phase)
+    if ledger.fingerprint_matches(fingerprint):
+        counts = ws.frame(sa.select(id_map.c.entity, sa.func.count().label("n"))
+                          .where(id_map.c.phase == phase).group_by(id_map.c.entity))
+        for entity, n in zip(counts["entity"], counts["n"]):
+            result.add("unchanged", entity, n)
+        log.info("load %s: already loaded from the same golden records; nothing to send", phase)
+        return result
+    frame = phased_golden(project, ws)
+    mine = frame[frame["phase"] == phase].sort_values("golden_id")
+    loader = _PhaseLoader(project, target, ledger, result)
+    for entity, rows in golden_rows(mine).items():
+        loader.load(entity, rows)
+    for entity, rows in related_rows(project, ws, mine["golden_id"]).items():
+        orphan = rows["contact_key"].isna() & rows["account_key"].isna()
+        ledger.unprocessed(entity, rows.loc[orphan, "external_id"].tolist(),
+                           [f"parent {p} is not in the target" for p in rows.loc[orphan, "parent"]])
+        result.add("unprocessed", entity, int(orphan.sum()))
+        loader.load(entity, rows[~orphan].drop(columns=["parent"]))
+    complete = result.total("failed") == 0 and result.total("unprocessed") == 0
+    ledger.mark_loaded(fingerprint if complete else None)
+    return result
+
+
+class _PhaseLoader:
+    """Sends one phase's rows, entity by entity, batch by batch."""
+
+    def __init__(self, project: Project, target: Target, ledger: PhaseLedger, result: PhaseResult):
+        self.target = target
+        self.ledger = ledger
+        self.result = result
+        self.batch_size = project.config.target.batch_size
+
+    def load(self, entity: str, rows: pd.DataFrame) -> None:
+        """Send the rows of one entity that are new or changed since they were last loaded."""
+        if rows.empty:
+            return
+        if entity not in self.target.entities():
+            self.result.add("skipped", entity, len(rows))
+            return
+        rows = rows.set_index(rows["external_id"].to_numpy())
+        sums = self.target.checksums(entity, rows)
+        known = self.ledger.known(entity)
+        same = sums == known["checksum"].reindex(sums.index)
+        self.result.add("unchanged", entity, same.sum())
+        todo = rows[~same.to_numpy()]
+        if todo.empty:
+            log.info("load %s %s: nothing changed since the last load", self.ledger.phase, entity)
+            return
+        mine = known[known["phase"] == self.ledger.phase]
+        owned = set(mine.index[mine["action"] == CREATED]) | self.ledger.crashed_new_keys(entity)
+        imaged = set(mine.index[mine["action"] == UPDATED])
+        with progress(f"load {self.ledger.phase} {entity}", len(todo)) as advance:
+            for batch_no, start in enumerate(range(0, len(todo), self.batch_size)):
+                batch = todo.iloc[start:start + self.batch_size]
+                self._batch(entity, batch_no, batch, sums.loc[batch.index], set(known.index), owned, imaged)
+                advance(len(batch))
+        self.ledger.finish(entity)
+
+    def _batch(self, entity: str, batch_no: int, batch: pd.DataFrame, sums: pd.Series, known: set[str],
+               owned: set[str], imaged: set[str]) -> None:
+        state: dict[str, object] = {}
+
+        def record(plan: BatchPlan) -> None:
+            state["ledger_id"] = self.ledger.record(entity, batch_no, sums, plan, owned)
+            state["plan"] = plan
+            # A retry after an ambiguous commit must still know these rows are this phase's own.
+            owned.update(plan.new)
+
+        what = f"load {self.ledger.phase} {entity} batch {batch_no}"
+        results = with_retry(lambda: self.target.write(entity, batch, sums, record, known), what)
+        plan: BatchPlan = state["plan"]  # type: ignore[assignment]
+        identical = set(plan.unchanged)
+        changed = set(plan.changed) | imaged
+        keys = results["external_id"]
+        actions = pd.Series([CREATED if k in owned else UPDATED if k in changed else ADOPTED for k in keys],
+                            index=keys.to_numpy())
+        results["created"] = (actions == CREATED).to_numpy()
+        self.ledger.commit(entity, state["ledger_id"], results, sums, actions)  # type: ignore[arg-type]
+        ok = results["status"] == "success"
+        fresh = ok & (actions == CREATED).to_numpy() & ~keys.isin(known)
+        same = ok & keys.isin(identical)
+        self.result.add("created", entity, fresh.sum())
+        self.result.add("unchanged", entity, same.sum())
+        self.result.add("updated", entity, (ok & ~fresh & ~same).sum())
+        self.result.add("failed", entity, (~ok).sum())
+        for row in results[~ok].head(5).itertuples(index=False):
+            log.warning("%s: %s rejected by the target: %s", what, row.external_id, row.reason)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from migrate.match_model import load_model, save_model
 from migrate.project import Project
-from migrate.review import cluster_with_decisions, constraints, refresh_queue, with_decisions
+from migrate.review import cluster_with_decisions, constraints, refresh_queue, steward_kept, with_decisions
 from migrate.workspace import Workspace, clusters, encode_frame, pairs, read_table, records
 from rules.match import MatchSettings, link
 from rules.match.explain import explain
@@ -79,7 +79,10 @@ def _probabilistic(ws: Workspace, recs: pd.DataFrame, settings: MatchSettings, d
     clustered = result.clusters.copy()
     oversized = result.oversized if isinstance(result.oversized, pd.DataFrame) else \
         pd.DataFrame({"cluster_id": list(result.oversized)})
-    held = clustered["cluster_id"].isin(set(oversized["cluster_id"]))
+    oversized = clustered[clustered["cluster_id"].isin(set(oversized["cluster_id"]))]
+    # A cluster a steward kept together (decided with match) is reviewed: it merges.
+    oversized = oversized[~oversized["cluster_id"].isin(steward_kept(oversized, decided))]
+    held = clustered["record_key"].isin(oversized["record_key"])
     clustered.loc[held, "cluster_id"] = clustered.loc[held, "record_key"]  # singletons until a steward decides
     review = result.review_pairs.copy()
     if gammas and len(review):

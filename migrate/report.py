@@ -72,8 +72,10 @@ def _golden_markdown(report: dict[str, Any]) -> list[str]:
     golden = report.get("golden")
     if not golden:
         return lines
-    lines += ["", "## Merges and conflicts per source", "", "| source | records | merged | conflicts |", "|---|---|---|---|"]
-    lines += [f"| {s} | {r['records']:,} | {r['merged']:,} | {r['conflicts']:,} |" for s, r in golden["sources"].items()]
+    lines += ["", "## Merges and conflicts per source", "", "| source | records | merged | conflicts |",
+              "|---|---|---|---|"]
+    lines += [f"| {s} | {r['records']:,} | {r['merged']:,} | {r['conflicts']:,} |"
+              for s, r in golden["sources"].items()]
     if golden["review"]:
         lines += ["", "## Review queue", "", "| kind | open | decided | closed |", "|---|---|---|---|"]
         lines += [f"| {k} | " + " | ".join(f"{c.get(s, 0):,}" for s in ("open", "decided", "closed")) + " |"
@@ -251,4 +253,5 @@ def _golden_cards(golden: dict[str, Any] | None) -> list[str]:
         if decisions["log"] else "<p>No steward decision yet.</p>"
     return [_card("Merges and conflicts per source", merges,
                   "records folded into a golden record led by another, and attribute conflicts raised"),
-            _card("Decision log", log, f"{decisions['active']:,} active, {decisions['revoked']:,} revoked; newest first")]
+            _card("Decision log", log,
+                  f"{decisions['active']:,} active, {decisions['revoked']:,} revoked; newest first")]

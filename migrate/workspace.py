@@ -21,7 +21,7 @@ from mappings.canonical import DICT_FIELDS, GOLDEN_ATTRIBUTES, LIST_FIELDS
 from migrate.errors import WorkspaceError
 
 #: Bump with an upgrade step in ``_UPGRADES`` whenever a table changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 KEY = sa.String(255)
 metadata = sa.MetaData()
@@ -106,7 +106,7 @@ golden = sa.Table(
 xref = sa.Table(
     "xref", metadata,
     sa.Column("record_key", KEY, primary_key=True), sa.Column("golden_id", KEY, index=True),
-    sa.Column("role", sa.String(16)),
+    sa.Column("role", sa.String(16)), sa.Column("origin_id", KEY),
 )
 
 golden_events = sa.Table(
@@ -131,6 +131,7 @@ decisions = sa.Table(
     sa.Column("record_key_l", KEY), sa.Column("record_key_r", KEY), sa.Column("attribute", sa.Text),
     sa.Column("value", sa.Text), sa.Column("who", sa.Text), sa.Column("at", sa.Text), sa.Column("note", sa.Text),
     sa.Column("previous", sa.Text), sa.Column("revoked_at", sa.Text),
+    sa.Column("golden_id", KEY), sa.Column("revoked_by", sa.Text),
 )
 
 load_ledger = sa.Table(
@@ -186,7 +187,10 @@ cursors = sa.Table(
     sa.Column("source", KEY, primary_key=True), sa.Column("value", sa.Text), sa.Column("run_id", KEY),
 )
 
-_UPGRADES: dict[int, list[str]] = {}  # version -> SQL statements that bring the previous version to it
+_UPGRADES: dict[int, list[str]] = {  # version -> SQL statements that bring the previous version to it
+    2: ["ALTER TABLE decisions ADD COLUMN golden_id VARCHAR(255)", "ALTER TABLE decisions ADD COLUMN revoked_by TEXT",
+        "ALTER TABLE xref ADD COLUMN origin_id VARCHAR(255)"],
+}
 
 
 def now() -> str:
@@ -200,7 +204,7 @@ class Workspace:
     Example:
         >>> ws = Workspace("sqlite://", Path("."))
         >>> ws.schema_version()
-        1
+        2
     """
 
     def __init__(self, url: str, base_dir: Path):
