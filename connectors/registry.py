@@ -55,8 +55,4 @@ def _load_builtin() -> None:
     import importlib
 
     for module in ("csv", "sql", "excel", "json", "vcard", "ldif", "fixed_width"):
-        try:
-            importlib.import_module(f"connectors.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"connectors.{module}":
-                raise
+        importlib.import_module(f"connectors.{module}")

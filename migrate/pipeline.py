@@ -84,15 +84,8 @@ def rollback_phases(project: Project, phases: list[str]) -> list[RollbackResult]
 def _with_run(project: Project, command: str, body: Any) -> RunResult:
     ws = project.workspace()
     with project_lock(project.state_dir, f"crm-migrate {command}"):
-        log_dir = project.state_dir / "logs"
-        run_id = start_run(ws, command, project.config_hash(), "")
-        log_path = log_dir / f"{run_id}.log"
+        run_id, log_path = start_run(ws, command, project.config_hash(), project.state_dir / "logs")
         handler = open_run_log(log_path, project.secrets)
-        from sqlalchemy import update
-
-        from migrate.workspace import runs
-        with ws.begin() as conn:
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(log_path=str(log_path)))
         result = RunResult(run_id, log_path=log_path)
         log.debug("run %s: %s in %s", run_id, command, project.dir)
         try:

@@ -8,6 +8,7 @@ import secrets as _random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,13 +23,14 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + _random.token_hex(2)
 
 
-def start_run(ws: Workspace, command: str, config_hash: str, log_path: str) -> str:
-    """Record a new run as running; returns its id."""
+def start_run(ws: Workspace, command: str, config_hash: str, log_dir: Path) -> tuple[str, Path]:
+    """Record a new run as running; returns its id and its log file (``log_dir/<run_id>.log``)."""
     run_id = new_run_id()
+    log_path = log_dir / f"{run_id}.log"
     with ws.begin() as conn:
         conn.execute(sa.insert(runs).values(run_id=run_id, command=command, status="running", started_at=now(),
-                                            config_hash=config_hash, log_path=log_path))
-    return run_id
+                                            config_hash=config_hash, log_path=str(log_path)))
+    return run_id, log_path
 
 
 def finish_run(ws: Workspace, run_id: str, status: str, error: str | None = None) -> None:
