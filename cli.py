@@ -121,6 +121,21 @@ def run_cmd(project_dir: Path, no_load: bool, phases: tuple[str, ...], retrain: 
     sys.exit(EXIT_OK if result.reconciliation["holds"] or no_load else EXIT_FAILED)
 
 
+@main.command("sync")
+@project_option
+@click.option("--no-load", is_flag=True, help="Stop after golden records.")
+@click.option("--phase", "phases", multiple=True, help="Load only this phase (repeatable).")
+def sync_cmd(project_dir: Path, no_load: bool, phases: tuple[str, ...]) -> None:
+    """Nightly sync: only what changed since the last run is read, matched and loaded."""
+    from migrate.pipeline import sync
+
+    project = _project(project_dir)
+    result = sync(project, load=not no_load, phases=list(phases) or None)
+    _print_loads(result.loads)
+    _print_reconciliation(result.reconciliation)
+    sys.exit(EXIT_OK if result.reconciliation["holds"] or no_load else EXIT_FAILED)
+
+
 @main.command()
 @project_option
 @click.option("--phase", "phases", multiple=True, required=True, help="Phase to load (repeatable, in order).")

@@ -68,6 +68,8 @@ class Source(ABC):
     #: True when records carry different fields (JSON): a column absent from the first chunk
     #: may still come later, so the pre-flight check does not insist on it.
     columns_vary: ClassVar[bool] = False
+    #: True when :meth:`changed_chunks` can ask the source for rows at or after a cursor value.
+    reads_changes: ClassVar[bool] = False
 
     def __init__(self, name: str, options: SourceOptions, base_dir: Path):
         self.name = name
@@ -82,6 +84,10 @@ class Source(ABC):
     @abstractmethod
     def chunks(self, chunk_size: int = 50_000) -> Iterator[Chunk]:
         """Yield the source's rows in chunks of at most ``chunk_size`` rows."""
+
+    def changed_chunks(self, chunk_size: int, since: Any) -> Iterator[Chunk]:
+        """Yield only rows whose ``cursor`` column is at or after ``since`` (see ``reads_changes``)."""
+        raise NotImplementedError(f"connector {self.kind!r} reads its source in full")
 
     def columns(self) -> list[str]:
         """The source's column names (reads at most one chunk)."""

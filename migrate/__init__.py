@@ -1,13 +1,13 @@
 """Orchestration: project config, workspace, pipeline stages, golden records, loader, reports.
 
-Public entry points: :class:`Project` (``Project.load(path)``) and :func:`run`.
+Public entry points: :class:`Project` (``Project.load(path)``), :func:`run` and :func:`sync`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Project", "run", "load_phases", "reconcile"]
+__all__ = ["Project", "run", "sync", "load_phases", "reconcile"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,7 +16,7 @@ def __getattr__(name: str) -> Any:
         from migrate.project import Project
 
         return Project
-    if name in ("run", "load_phases"):
+    if name in ("run", "sync", "load_phases"):
         from migrate import pipeline
 
         return getattr(pipeline, name)

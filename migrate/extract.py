@@ -15,6 +15,7 @@ from mappings.apply import id_text, json_rows
 from migrate.progress import progress
 from migrate.quarantine import apply_corrections, load_corrections, raw_json
 from migrate.project import Project
+from migrate.changes import CursorMax, extract_recipe, read_cursor
 from migrate.workspace import Workspace, encode_frame, quarantine, records, related, source_counts
 from rules.standardise import standardise
 from rules.validate import validate
@@ -24,26 +25,42 @@ log = logging.getLogger("crm_migrate")
 #: Dataset name of a source's own rows in source_counts and quarantine.
 RECORDS = "records"
 _RECOMPUTED_STAGES = ("extract", "map", "standardise", "validate", "link")
+#: Keys per IN list (SQLite allows 32,766 bound values per statement).
+_SLICE = 10_000
 
 
-def extract_source(project: Project, ws: Workspace, run_id: str, name: str) -> dict[str, int]:
+def extract_source(project: Project, ws: Workspace, run_id: str, name: str, incremental: bool = False
+                   ) -> dict[str, int]:
     """Stream one source into the workspace; returns counts per dataset.
 
     Every input row ends staged in ``records`` or in ``quarantine`` with a reason; the
     rows read are counted independently (``source_counts``) so reconciliation can prove it.
+    A row staged earlier from the same raw values by the same recipe (mapping, options,
+    standardisation rules) is not standardised again. With ``incremental`` a source with a
+    ``cursor`` column reads only the rows changed since its last extract (see
+    :mod:`migrate.sync`); rows it does not read stay as staged.
     """
     source = project.source(name)
     mapping = project.mappings[name]
     region = source.options.default_region
-    with ws.begin() as conn:
-        conn.execute(sa.delete(quarantine).where(
-            quarantine.c.source == name, quarantine.c.status == "open", quarantine.c.stage.in_(_RECOMPUTED_STAGES)))
+    since = read_cursor(ws, source) if incremental else None
+    recipe = extract_recipe(project, name)
+    reuse = ws.meta(f"recipe:{name}") == recipe
+    if since is None:
+        with ws.begin() as conn:
+            conn.execute(sa.delete(quarantine).where(
+                quarantine.c.source == name, quarantine.c.status == "open", quarantine.c.stage.in_(_RECOMPUTED_STAGES)))
     seen: set[str] = set()
-    total = staged = held = 0
+    total = staged = held = fresh = 0
+    reused: set[str] = set()
+    high = CursorMax(getattr(source.options, "cursor", None))
     fixes = load_corrections(ws, name)
-    with progress(f"extract {name}", source.estimate_rows()) as advance:
-        for chunk in source.chunks(project.config.chunk_size):
+    chunks = source.chunks(project.config.chunk_size) if since is None else \
+        source.changed_chunks(project.config.chunk_size, since.value)
+    with progress(f"extract {name}", source.estimate_rows() if since is None else None) as advance:
+        for chunk in chunks:
             total += chunk.count
+            high.update(chunk.rows)
             chunk = apply_corrections(chunk, fixes)
             bad = [_rejects(chunk, name, run_id)]
             mapped = apply_mapping(chunk.rows, mapping, name)
@@ -52,30 +69,47 @@ def extract_source(project: Project, ws: Workspace, run_id: str, name: str) -> d
             if dup.any():
                 bad.append(_quarantine_rows(mapped[dup], chunk.rows, name, run_id, "extract", "duplicate_source_id",
                                             "source_id", mapped.loc[dup, "source_id"], "source id seen earlier"))
-            std = standardise(mapped[~dup], default_region=region, options=project.config.rules.standardise)
+            known = staged_hashes(ws, mapped.loc[~dup, "record_key"])
+            same = ~dup & mapped["row_hash"].eq(mapped["record_key"].map(known)) if reuse else ~dup & False
+            if since is not None:
+                fresh += int((~dup & ~mapped["record_key"].isin(known.index)).sum()) - \
+                    _held_keys(ws, name, mapped.loc[~dup & ~mapped["record_key"].isin(known.index), "record_key"])
+            todo = mapped[~dup & ~same]
+            std = standardise(todo, default_region=region, options=project.config.rules.standardise)
             checked = validate(std.records, std.flags)
             if len(checked.quarantine):
                 q = checked.quarantine.set_index("record_key")
-                failed = mapped[mapped["record_key"].isin(q.index) & ~dup]
+                failed = todo[todo["record_key"].isin(q.index)]
                 bad.append(_quarantine_rows(
                     failed, chunk.rows, name, run_id, q.loc[failed["record_key"], "stage"].to_numpy(),
                     q.loc[failed["record_key"], "reason"].to_numpy(), q.loc[failed["record_key"], "column"].to_numpy(),
                     q.loc[failed["record_key"], "value"].to_numpy(), q.loc[failed["record_key"], "detail"].to_numpy()))
             good = checked.records.assign(first_seen_run=run_id, last_seen_run=run_id)
+            kept = mapped.loc[same, "record_key"].tolist()
             with ws.begin() as conn:
+                if since is not None:  # an incremental read replaces what these rows had in quarantine
+                    _release(conn, name, mapped.loc[~dup, "record_key"])
                 ws.upsert(conn, records, encode_frame(good, records), keep=("first_seen_run",))
+                for start in range(0, len(kept), _SLICE):
+                    conn.execute(sa.update(records).where(records.c.record_key.in_(kept[start:start + _SLICE]))
+                                 .values(last_seen_run=run_id))
                 rows = pd.concat([b for b in bad if len(b)], ignore_index=True) if any(len(b) for b in bad) else None
                 if rows is not None:
                     conn.execute(sa.insert(quarantine), rows.to_dict("records"))
                     held += len(rows)
-            staged += len(good)
+            staged += len(good) + len(kept)
+            reused.update(kept)
             advance(chunk.count)
     with ws.begin() as conn:
-        # Records no longer in the source (or now quarantined) leave the staged set.
-        conn.execute(sa.delete(records).where(records.c.source == name, records.c.last_seen_run != run_id))
-        ws.upsert(conn, source_counts, [{"source": name, "dataset": RECORDS, "run_id": run_id, "rows_in": total}])
+        if since is None:  # records no longer in the source (or now quarantined) leave the staged set
+            conn.execute(sa.delete(records).where(records.c.source == name, records.c.last_seen_run != run_id))
+        rows_in = total if since is None else _previous_rows_in(conn, name) + fresh
+        ws.upsert(conn, source_counts, [{"source": name, "dataset": RECORDS, "run_id": run_id, "rows_in": rows_in}])
+        high.store(ws, conn, name, run_id, since)
+        ws.set_meta(conn, f"recipe:{name}", recipe)
     counts = {RECORDS: total}
-    log.info("%s: %s rows read, %s staged, %s quarantined", name, f"{total:,}", f"{staged:,}", f"{held:,}")
+    log.info("%s: %s rows read, %s staged (%s unchanged), %s quarantined%s", name, f"{total:,}", f"{staged:,}",
+             f"{len(reused):,}", f"{held:,}", "" if since is None else f" (changed since {since.value})")
     for rel in source.related_names():
         counts[rel] = _extract_related(project, ws, run_id, source, rel)
     return counts
@@ -147,6 +181,39 @@ def quarantine_orphans(ws: Workspace, run_id: str) -> int:
         conn.execute(sa.delete(related).where(orphan))
     log.info("%s related records quarantined: parent missing or quarantined", f"{len(found):,}")
     return len(found)
+
+
+def staged_hashes(ws: Workspace, keys: pd.Series) -> pd.Series:
+    """record_key -> row_hash of the staged records among ``keys``."""
+    keys = keys.tolist()
+    parts = [ws.frame(sa.select(records.c.record_key, records.c.row_hash)
+                      .where(records.c.record_key.in_(keys[start:start + _SLICE])))
+             for start in range(0, len(keys), _SLICE)]
+    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["record_key", "row_hash"])
+    return found.set_index("record_key")["row_hash"]
+
+
+def _held(source: str, keys: list[str]) -> sa.ColumnElement[bool]:
+    return sa.and_(quarantine.c.source == source, quarantine.c.status == "open",
+                   quarantine.c.stage.in_(_RECOMPUTED_STAGES), quarantine.c.record_key.in_(keys))
+
+
+def _held_keys(ws: Workspace, source: str, keys: pd.Series) -> int:
+    """How many of ``keys`` are already in quarantine (so an incremental read does not count them twice)."""
+    keys = keys.tolist()
+    return sum(int(ws.scalar(sa.select(sa.func.count(sa.distinct(quarantine.c.record_key)))
+                             .where(_held(source, keys[start:start + _SLICE])))) for start in range(0, len(keys), _SLICE))
+
+
+def _release(conn: sa.Connection, source: str, keys: pd.Series) -> None:
+    keys = keys.tolist()
+    for start in range(0, len(keys), _SLICE):
+        conn.execute(sa.delete(quarantine).where(_held(source, keys[start:start + _SLICE])))
+
+
+def _previous_rows_in(conn: sa.Connection, source: str) -> int:
+    return int(conn.execute(sa.select(source_counts.c.rows_in).where(
+        source_counts.c.source == source, source_counts.c.dataset == RECORDS)).scalar() or 0)
 
 
 def _rejects(chunk: Chunk, source: str, run_id: str, dataset: str = RECORDS) -> pd.DataFrame:

@@ -19,6 +19,8 @@ from migrate.reconcile import reconcile
 from migrate.report import write_reports
 from migrate.rollback import RollbackResult, rollback_phase
 from migrate.runs import finish_run, stage, start_run
+from migrate.changes import golden_current, mark_golden_inputs
+from migrate.workspace import Workspace
 
 log = logging.getLogger("crm_migrate")
 
@@ -47,6 +49,20 @@ def run(project: Project, *, load: bool = True, phases: list[str] | None = None,
     project.preflight()
     return _with_run(project, command,
                      lambda run_id, result: _run_stages(project, run_id, result, load, phases, retrain))
+
+
+def sync(project: Project, *, load: bool = True, phases: list[str] | None = None) -> RunResult:
+    """Bring the workspace and the new CRM up to date with what changed in the sources.
+
+    Like :func:`run`, at a cost that follows the changes: a source with a ``cursor`` column
+    reads only rows changed since its last extract (deletions there are seen by the next
+    full ``run``); unchanged rows of other sources are read and hashed but not standardised
+    again; when nothing that golden records are made of changed, matching and survivorship
+    are skipped and the loader finds its phases already loaded.
+    """
+    project.preflight()
+    return _with_run(project, "sync", lambda run_id, result: _run_stages(
+        project, run_id, result, load, phases, retrain=False, incremental=True))
 
 
 def load_phases(project: Project, phases: list[str]) -> RunResult:
@@ -104,15 +120,28 @@ def _with_run(project: Project, command: str, body: Any) -> RunResult:
 
 
 def _run_stages(project: Project, run_id: str, result: RunResult, load: bool, phases: list[str] | None,
-                retrain: bool) -> None:
+                retrain: bool, incremental: bool = False) -> None:
     ws = project.workspace()
     with stage(ws, run_id, "extract") as rec:
         for name in project.config.sources:
-            counts = extract_source(project, ws, run_id, name)
+            counts = extract_source(project, ws, run_id, name, incremental=incremental)
             rec.rows_in += counts["records"]
             rec.detail[name] = counts
     with stage(ws, run_id, "link") as rec:
         rec.rows_out = quarantine_orphans(ws, run_id)
+    if incremental and golden_current(project, ws):
+        log.info("sync: nothing golden records are made of has changed; match and golden stages skipped")
+    else:
+        _golden_stages(project, ws, run_id, retrain)
+    if load:
+        for name in phases or [p.name for p in project.config.phases]:
+            with stage(ws, run_id, f"load:{name}") as rec:
+                result.loads.append(load_phase(project, ws, run_id, name))
+                rec.rows_out = sum(result.loads[-1].created.values()) + sum(result.loads[-1].updated.values())
+    _reconcile(project, run_id, result)
+
+
+def _golden_stages(project: Project, ws: Workspace, run_id: str, retrain: bool) -> None:
     with stage(ws, run_id, "match") as rec:
         clustered = match_stage(project, ws, run_id, retrain=retrain)
         rec.rows_in = len(clustered)
@@ -120,12 +149,7 @@ def _run_stages(project: Project, run_id: str, result: RunResult, load: bool, ph
     with stage(ws, run_id, "golden") as rec:
         rec.detail = golden_stage(project, ws, run_id)
         rec.rows_out = rec.detail["golden"]
-    if load:
-        for name in phases or [p.name for p in project.config.phases]:
-            with stage(ws, run_id, f"load:{name}") as rec:
-                result.loads.append(load_phase(project, ws, run_id, name))
-                rec.rows_out = sum(result.loads[-1].created.values()) + sum(result.loads[-1].updated.values())
-    _reconcile(project, run_id, result)
+    mark_golden_inputs(project, ws)
 
 
 def _reconcile(project: Project, run_id: str, result: RunResult) -> None:

@@ -227,9 +227,14 @@ class Workspace:
             for version in range(int(found or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
                 for statement in _UPGRADES.get(version, []):
                     conn.execute(sa.text(statement))
-            self._set_meta(conn, "schema_version", str(SCHEMA_VERSION))
+            self.set_meta(conn, "schema_version", str(SCHEMA_VERSION))
 
-    def _set_meta(self, conn: sa.Connection, key: str, value: str) -> None:
+    def meta(self, key: str) -> str | None:
+        """A value kept in ``meta`` (None when unset)."""
+        return self.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+
+    def set_meta(self, conn: sa.Connection, key: str, value: str) -> None:
+        """Keep a value in ``meta``, inside the caller's transaction."""
         conn.execute(sa.delete(meta).where(meta.c.key == key))
         conn.execute(sa.insert(meta).values(key=key, value=value))
 
