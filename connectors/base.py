@@ -49,7 +49,6 @@ class SourceOptions(BaseModel):
     connector: str
     mapping: str | None = None
     id_column: str | None = None
-    cursor: str | None = None
     default_region: str | None = None
     related: dict[str, dict[str, Any]] = {}
 

@@ -37,6 +37,8 @@ class SqlOptions(SourceOptions):
     url: str
     table: str | None = None
     query: str | None = None
+    #: Column that grows whenever a row changes: `crm-migrate sync` reads from its last value.
+    cursor: str | None = None
     related: dict[str, RelatedOptions] = {}  # type: ignore[assignment]
 
     @model_validator(mode="after")
@@ -55,6 +57,7 @@ class SqlSource(Source):
 
     kind = "sql"
     Options = SqlOptions
+    reads_changes = True
     options: SqlOptions
 
     def __init__(self, name: str, options: SourceOptions, base_dir: Any):
@@ -106,6 +109,20 @@ class SqlSource(Source):
     def chunks(self, chunk_size: int = 50_000) -> Iterator[Chunk]:
         yield from self._stream(self._selectable(self.options.table, self.options.query),
                                 self.options.id_column, chunk_size)
+
+    def changed_chunks(self, chunk_size: int, since: Any) -> Iterator[Chunk]:
+        cursor = self.options.cursor
+        assert cursor is not None
+        if self.options.table is not None:
+            table = self._selectable(self.options.table, None)
+            if cursor not in table.selected_columns:
+                raise ConfigError(f"sources.{self.name}.cursor: {cursor!r} is not a column of table "
+                                  f"{self.options.table!r}")
+            selectable: sa.Executable = table.where(table.selected_columns[cursor] >= since)
+        else:
+            selectable = sa.text(f"SELECT * FROM ({self.options.query}) AS changed "
+                                 f"WHERE {self._quote(cursor)} >= :since").bindparams(since=since)
+        yield from self._stream(selectable, self.options.id_column, chunk_size)
 
     def related_chunks(self, name: str, chunk_size: int = 50_000) -> Iterator[Chunk]:
         spec = self.options.related[name]

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from migrate.errors import ConfigError
 from migrate.workspace import Workspace, cursors, decisions, read_table, records, related
 
 GOLDEN_INPUTS = "golden_inputs"
@@ -82,14 +83,18 @@ def read_cursor(ws: Workspace, source: Any) -> Cursor | None:
 class CursorMax:
     """The running maximum of a source's cursor column over the chunks of one extract."""
 
-    def __init__(self, column: str | None):
-        self.column = column
+    def __init__(self, source: Any):
+        self.source = source.name
+        self.column: str | None = getattr(source.options, "cursor", None)
         self.value: Any = None
 
     def update(self, rows: pd.DataFrame) -> None:
         """Take a chunk's raw rows into account."""
-        if self.column is None or self.column not in rows.columns:
+        if self.column is None:
             return
+        if self.column not in rows.columns:
+            raise ConfigError(f"sources.{self.source}.cursor: {self.column!r} is not a column of the source "
+                              f"(columns: {', '.join(c for c in rows.columns if not c.startswith('_'))})")
         values = rows[self.column].dropna()
         if len(values):
             top = values.max()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -38,7 +39,7 @@ def extract_source(project: Project, ws: Workspace, run_id: str, name: str, incr
     A row staged earlier from the same raw values by the same recipe (mapping, options,
     standardisation rules) is not standardised again. With ``incremental`` a source with a
     ``cursor`` column reads only the rows changed since its last extract (see
-    :mod:`migrate.sync`); rows it does not read stay as staged.
+    :mod:`migrate.changes`); rows it does not read stay as staged.
     """
     source = project.source(name)
     mapping = project.mappings[name]
@@ -46,14 +47,16 @@ def extract_source(project: Project, ws: Workspace, run_id: str, name: str, incr
     since = read_cursor(ws, source) if incremental else None
     recipe = extract_recipe(project, name)
     reuse = ws.meta(f"recipe:{name}") == recipe
-    if since is None:
-        with ws.begin() as conn:
-            conn.execute(sa.delete(quarantine).where(
-                quarantine.c.source == name, quarantine.c.status == "open", quarantine.c.stage.in_(_RECOMPUTED_STAGES)))
+    recomputed = [quarantine.c.source == name, quarantine.c.status == "open", quarantine.c.stage.in_(_RECOMPUTED_STAGES)]
+    if since is not None:  # related sets are read in full; the source's own rows only where they changed
+        recomputed.append(quarantine.c.dataset != RECORDS)
+    with ws.begin() as conn:
+        conn.execute(sa.delete(quarantine).where(*recomputed))
+        if not reuse:  # until this extract completes, no staged row counts as made by the new recipe
+            ws.set_meta(conn, f"recipe:{name}", "")
     seen: set[str] = set()
-    total = staged = held = fresh = 0
-    reused: set[str] = set()
-    high = CursorMax(getattr(source.options, "cursor", None))
+    total = staged = held = fresh = unchanged = 0
+    high = CursorMax(source)
     fixes = load_corrections(ws, name)
     chunks = source.chunks(project.config.chunk_size) if since is None else \
         source.changed_chunks(project.config.chunk_size, since.value)
@@ -69,11 +72,12 @@ def extract_source(project: Project, ws: Workspace, run_id: str, name: str, incr
             if dup.any():
                 bad.append(_quarantine_rows(mapped[dup], chunk.rows, name, run_id, "extract", "duplicate_source_id",
                                             "source_id", mapped.loc[dup, "source_id"], "source id seen earlier"))
-            known = staged_hashes(ws, mapped.loc[~dup, "record_key"])
-            same = ~dup & mapped["row_hash"].eq(mapped["record_key"].map(known)) if reuse else ~dup & False
+            read = mapped.loc[~dup, "record_key"]
+            known = staged_hashes(ws, read)
+            same = ~dup & mapped["row_hash"].eq(mapped["record_key"].map(known)) & reuse
             if since is not None:
-                fresh += int((~dup & ~mapped["record_key"].isin(known.index)).sum()) - \
-                    _held_keys(ws, name, mapped.loc[~dup & ~mapped["record_key"].isin(known.index), "record_key"])
+                new = read[~read.isin(known.index)]
+                fresh += len(new) - _held_keys(ws, name, new)
             todo = mapped[~dup & ~same]
             std = standardise(todo, default_region=region, options=project.config.rules.standardise)
             checked = validate(std.records, std.flags)
@@ -85,20 +89,24 @@ def extract_source(project: Project, ws: Workspace, run_id: str, name: str, incr
                     q.loc[failed["record_key"], "reason"].to_numpy(), q.loc[failed["record_key"], "column"].to_numpy(),
                     q.loc[failed["record_key"], "value"].to_numpy(), q.loc[failed["record_key"], "detail"].to_numpy()))
             good = checked.records.assign(first_seen_run=run_id, last_seen_run=run_id)
-            kept = mapped.loc[same, "record_key"].tolist()
+            kept = mapped.loc[same, "record_key"]
+            rows = pd.concat([b for b in bad if len(b)], ignore_index=True) if any(len(b) for b in bad) else None
             with ws.begin() as conn:
                 if since is not None:  # an incremental read replaces what these rows had in quarantine
-                    _release(conn, name, mapped.loc[~dup, "record_key"])
+                    for keys in _in_slices(read):
+                        conn.execute(sa.delete(quarantine).where(_held(name, keys)))
                 ws.upsert(conn, records, encode_frame(good, records), keep=("first_seen_run",))
-                for start in range(0, len(kept), _SLICE):
-                    conn.execute(sa.update(records).where(records.c.record_key.in_(kept[start:start + _SLICE]))
-                                 .values(last_seen_run=run_id))
-                rows = pd.concat([b for b in bad if len(b)], ignore_index=True) if any(len(b) for b in bad) else None
+                for keys in _in_slices(kept):
+                    conn.execute(sa.update(records).where(records.c.record_key.in_(keys)).values(last_seen_run=run_id))
+                if since is not None:  # a changed row that is quarantined now leaves the staged set
+                    for keys in _in_slices(read):
+                        conn.execute(sa.delete(records).where(records.c.record_key.in_(keys),
+                                                              records.c.last_seen_run != run_id))
                 if rows is not None:
                     conn.execute(sa.insert(quarantine), rows.to_dict("records"))
-                    held += len(rows)
+            held += 0 if rows is None else len(rows)
             staged += len(good) + len(kept)
-            reused.update(kept)
+            unchanged += len(kept)
             advance(chunk.count)
     with ws.begin() as conn:
         if since is None:  # records no longer in the source (or now quarantined) leave the staged set
@@ -109,7 +117,7 @@ def extract_source(project: Project, ws: Workspace, run_id: str, name: str, incr
         ws.set_meta(conn, f"recipe:{name}", recipe)
     counts = {RECORDS: total}
     log.info("%s: %s rows read, %s staged (%s unchanged), %s quarantined%s", name, f"{total:,}", f"{staged:,}",
-             f"{len(reused):,}", f"{held:,}", "" if since is None else f" (changed since {since.value})")
+             f"{unchanged:,}", f"{held:,}", "" if since is None else f" (changed since {since.value})")
     for rel in source.related_names():
         counts[rel] = _extract_related(project, ws, run_id, source, rel)
     return counts
@@ -183,12 +191,17 @@ def quarantine_orphans(ws: Workspace, run_id: str) -> int:
     return len(found)
 
 
+def _in_slices(keys: pd.Series) -> Iterator[list[str]]:
+    """Keys in lists short enough for one IN clause."""
+    values = keys.tolist()
+    for start in range(0, len(values), _SLICE):
+        yield values[start:start + _SLICE]
+
+
 def staged_hashes(ws: Workspace, keys: pd.Series) -> pd.Series:
     """record_key -> row_hash of the staged records among ``keys``."""
-    keys = keys.tolist()
-    parts = [ws.frame(sa.select(records.c.record_key, records.c.row_hash)
-                      .where(records.c.record_key.in_(keys[start:start + _SLICE])))
-             for start in range(0, len(keys), _SLICE)]
+    parts = [ws.frame(sa.select(records.c.record_key, records.c.row_hash).where(records.c.record_key.in_(part)))
+             for part in _in_slices(keys)]
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["record_key", "row_hash"])
     return found.set_index("record_key")["row_hash"]
 
@@ -200,15 +213,8 @@ def _held(source: str, keys: list[str]) -> sa.ColumnElement[bool]:
 
 def _held_keys(ws: Workspace, source: str, keys: pd.Series) -> int:
     """How many of ``keys`` are already in quarantine (so an incremental read does not count them twice)."""
-    keys = keys.tolist()
-    return sum(int(ws.scalar(sa.select(sa.func.count(sa.distinct(quarantine.c.record_key)))
-                             .where(_held(source, keys[start:start + _SLICE])))) for start in range(0, len(keys), _SLICE))
-
-
-def _release(conn: sa.Connection, source: str, keys: pd.Series) -> None:
-    keys = keys.tolist()
-    for start in range(0, len(keys), _SLICE):
-        conn.execute(sa.delete(quarantine).where(_held(source, keys[start:start + _SLICE])))
+    return sum(int(ws.scalar(sa.select(sa.func.count(sa.distinct(quarantine.c.record_key))).where(_held(source, part))))
+               for part in _in_slices(keys))
 
 
 def _previous_rows_in(conn: sa.Connection, source: str) -> int:
