@@ -19,8 +19,12 @@ log = logging.getLogger("crm_migrate")
 
 
 def new_run_id() -> str:
-    """A sortable run id: UTC time plus a random suffix (``20261125T101500Z-3fa2``)."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + _random.token_hex(2)
+    """A sortable run id: UTC time to the millisecond plus a random suffix (``20261125T101500123Z-3fa2``).
+
+    Runs of one project never overlap (they hold its lock), so ids sort in the order the runs started.
+    """
+    at = datetime.now(timezone.utc)
+    return at.strftime("%Y%m%dT%H%M%S") + f"{at.microsecond // 1000:03d}Z-" + _random.token_hex(2)
 
 
 def start_run(ws: Workspace, command: str, config_hash: str, log_dir: Path) -> tuple[str, Path]:
