@@ -353,12 +353,13 @@ def explain(project_dir: Path, record_key_l: str, record_key_r: str) -> None:
 @click.option("--region", "default_region", help="Country for phone numbers without a country code (e.g. GB).")
 def dedupe(file: Path, output: Path, default_region: str | None) -> None:
     """Quick mode: find duplicates in one contacts CSV with no configuration."""
+    from migrate.progress import StageProgress
     from rules.match.dedupe import dedupe_csv
-    from rules.match.progress import ProgressPrinter
 
     if not file.is_file():
         raise InputError(f"{file}: file not found")
-    dedupe_csv(file, output, default_region=default_region, progress=ProgressPrinter())
+    with StageProgress() as report:
+        dedupe_csv(file, output, default_region=default_region, progress=report)
     out.print(f"written {output}", highlight=False)
 
 

@@ -1,7 +1,9 @@
 """Benchmark: crm-migrate's matcher against Splink (DuckDB backend) on the same synthetic rows.
 
 Both systems get the same records, the same blocking rules, the same link threshold and the same
-machine; each run happens in a fresh child process so its peak RSS is its own. Reported per run:
+machine; each run happens in a fresh child process so its peak RSS is its own. The records reach
+both as the same compact Arrow-backed DataFrame (read from Parquet with ``dtype_backend="pyarrow"``):
+our matcher reads its columns as Arrow arrays, DuckDB scans them in place. Reported per run:
 wall seconds per stage, candidate pairs scored, peak RSS, and pairwise precision/recall/F1 of the
 clusters against the generator's truth; then medians and ratios.
 
@@ -18,6 +20,7 @@ Needs the ``bench`` extra (splink, duckdb, psutil): ``pip install -e .[bench]``.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import importlib
 import json
@@ -30,9 +33,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -143,28 +148,33 @@ def run_ours(records: pd.DataFrame, scenario: Scenario) -> Run:
     return clusters, dict(result.stats["seconds"]), lambda: int(result.stats["pairs_scored"])
 
 
+def splink_input(records: pd.DataFrame) -> Any:
+    """Splink's input table over the records: a DuckDB view that scans them in place, with the
+    primary e-mail and phone and the tax id as flat columns."""
+    from splink import DuckDBAPI
+
+    db = DuckDBAPI()
+    db.duckdb_con.register("records", records)
+    db.duckdb_con.execute("""
+        CREATE VIEW flat AS SELECT record_key AS unique_id, first_name, last_name, emails[1] AS email,
+            phones[1] AS phone, birth_date, postcode, street, city, identifiers.tax_id AS tax_id FROM records""")
+    return db.register("flat")
+
+
 def run_splink(records: pd.DataFrame, scenario: Scenario) -> Run:
     """Splink with its recommended person-data comparisons and training recipe."""
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from splink import Linker, SettingsCreator, block_on
 
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    flat = pd.DataFrame({
-        "unique_id": records["record_key"],
-        "first_name": records["first_name"], "last_name": records["last_name"],
-        "email": records["emails"].map(lambda v: v[0] if len(v) else None),
-        "phone": records["phones"].map(lambda v: v[0] if len(v) else None),
-        "birth_date": records["birth_date"], "postcode": records["postcode"],
-        "street": records["street"], "city": records["city"],
-        "tax_id": records["identifiers"].map(lambda d: d.get("tax_id")),
-    })
+    flat = splink_input(records)
     blocking = [block_on(*rule) for rule in scenario.blocking]
     settings = SettingsCreator(
         link_type="dedupe_only", blocking_rules_to_generate_predictions=blocking,
         comparisons=scenario.splink(),
         retain_intermediate_calculation_columns=False, retain_matching_columns=False,
     )
-    linker = Linker(DuckDBAPI().register(flat), settings, log_level="ERROR")
+    linker = Linker(flat, settings, log_level="ERROR")
     seconds["prepare"] = time.perf_counter() - t
     t = time.perf_counter()
     linker.training.estimate_probability_two_random_records_match(
@@ -187,7 +197,7 @@ def run_splink(records: pd.DataFrame, scenario: Scenario) -> Run:
         from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
         counts = count_comparisons_from_blocking_rules(
-            DuckDBAPI().register(flat), blocking_rules=blocking, link_type="dedupe_only", record_sample_proportion=1.0)
+            splink_input(records), blocking_rules=blocking, link_type="dedupe_only", record_sample_proportion=1.0)
         return int(counts[-1]["cumulative_comparison_count"])
 
     return out.rename(columns={"unique_id": "record_key"}), seconds, count
@@ -220,14 +230,17 @@ def worker(system: str, scenario: str, data: Path, out: Path) -> None:
     """Child process: load the rows, run one system, write its figures.
 
     Peak RSS is the high-water mark during the run itself, the loaded rows included: the mark
-    is reset after loading (unpickling a million rows peaks higher than either system does).
+    is reset after loading (reading a million rows peaks higher than the rows then hold).
     """
-    records = pd.read_pickle(data)
+    records = pd.read_parquet(data, dtype_backend="pyarrow")
     truth = records.pop("entity_id")
     # Importing is a fixed cost per process, not matching work: done before the clock starts.
     for module in SYSTEM_MODULES[system]:
         importlib.import_module(module)
+    # What reading the file allocated and freed goes back to the system before either side starts.
     gc.collect()
+    pa.default_memory_pool().release_unused()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     rss_loaded = _rss_mb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak RSS (Linux >= 4.0)
     start = time.perf_counter()
@@ -284,8 +297,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.data:
             scenario = "febrl" if name.startswith("febrl") else "synthetic"
-            data = Path(tmp) / f"{name}.pkl"
-            (febrl(name) if scenario == "febrl" else generate(int(name), seed=args.seed)).to_pickle(data)
+            data = Path(tmp) / f"{name}.parquet"
+            (febrl(name) if scenario == "febrl" else generate(int(name), seed=args.seed)).to_parquet(data)
             for i in range(args.repeat):
                 for system in systems:
                     out = Path(tmp) / f"{system}-{name}-{i}.json"

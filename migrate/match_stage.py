@@ -11,13 +11,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from migrate.match_model import load_model, save_model
+from migrate.progress import StageProgress
 from migrate.project import Project
 from migrate.review import cluster_with_decisions, constraints, refresh_queue, steward_kept, with_decisions
 from migrate.workspace import Workspace, clusters, encode_frame, pairs, read_table, records
 from rules.match import MatchSettings, link
 from rules.match.explain import explain
 from rules.match.deterministic import deterministic_pairs
-from rules.match.progress import ProgressPrinter
 
 log = logging.getLogger("crm_migrate")
 
@@ -66,8 +66,9 @@ def _probabilistic(ws: Workspace, recs: pd.DataFrame, settings: MatchSettings, d
         log.info("match: the comparisons changed since the model was trained; retraining")
         model = None
     pairs_only = ["record_key_l", "record_key_r"]
-    result = link(recs, settings, model=model, must_link=decided.must_link[pairs_only],
-                  cannot_link=decided.cannot_link[pairs_only], progress=ProgressPrinter())
+    with StageProgress() as report:
+        result = link(recs, settings, model=model, must_link=decided.must_link[pairs_only],
+                      cannot_link=decided.cannot_link[pairs_only], progress=report)
     if model is None:
         save_model(ws, {**result.model, "settings_fingerprint": _fingerprint(settings)})
     scored = result.pairs

@@ -6,7 +6,8 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from types import TracebackType
 
 log = logging.getLogger("crm_migrate")
 
@@ -43,6 +44,40 @@ def progress(description: str, total: int | None = None, unit: str = "rows") -> 
 
     yield advance
     log.info("%s: %s", description, _status(done, total, time.monotonic() - start, unit, final=True))
+
+
+class StageProgress:
+    """:func:`progress` for a call that reports ``report(stage, done, total)`` as it goes (the matcher).
+
+    Each stage gets its own bar or log lines, closed when the next stage starts or the block ends.
+
+    Example:
+        >>> with StageProgress() as report:
+        ...     report("score", 50, 100)
+        ...     report("score", 100, 100)
+    """
+
+    def __init__(self, unit: str = "pairs"):
+        self.unit = unit
+        self._stage: str | None = None
+        self._done = 0
+        self._open = ExitStack()
+        self._advance: Advance = lambda n: None
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage != self._stage:
+            self._open.close()
+            self._stage, self._done = stage, 0
+            self._advance = self._open.enter_context(progress(stage, total, self.unit))
+        self._advance(done - self._done)
+        self._done = done
+
+    def __enter__(self) -> StageProgress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._open.close()
 
 
 def _status(done: int, total: int | None, elapsed: float, unit: str, final: bool = False) -> str:

@@ -28,8 +28,7 @@ from mappings.canonical import DICT_FIELDS, GOLDEN_ATTRIBUTES, LIST_FIELDS
 from migrate.errors import EXIT_FAILED, EXIT_USAGE, InputError, MigrateError
 from migrate.project import Project
 from migrate.workspace import Workspace, clusters, decisions, golden, now, read_table, records, review_items, xref
-from rules.match.cluster import cluster_pairs
-from rules.match.graph import constrained_clusters
+from rules.match.graph import cluster_keys
 
 KINDS = ("pair", "cluster", "conflict")
 STATUSES = ("open", "decided", "closed")
@@ -514,22 +513,14 @@ def cluster_with_decisions(record_keys: pd.Series, pairs: pd.DataFrame, decided:
     Returns:
         ``record_key, cluster_id`` (the smallest key in the cluster) for every record.
     """
-    keys = pd.Index(record_keys.astype(str).unique())
-    left, right = keys.get_indexer(pairs["record_key_l"]), keys.get_indexer(pairs["record_key_r"])
-    known = (left >= 0) & (right >= 0)
     strength = pairs["match_probability"].to_numpy(dtype=float) + (pairs["rule"] == "steward").to_numpy()
-    c_left = keys.get_indexer(decided.cannot_link["record_key_l"])
-    c_right = keys.get_indexer(decided.cannot_link["record_key_r"])
-    c_known = (c_left >= 0) & (c_right >= 0)
-    _, ids = constrained_clusters(keys.to_numpy(dtype=object), left[known], right[known], strength[known],
-                                  c_left[c_known], c_right[c_known])
-    return pd.DataFrame({"record_key": keys, "cluster_id": ids})
+    return cluster_keys(record_keys, pairs, decided.cannot_link, strength)
 
 
 def steward_kept(members: pd.DataFrame, decided: Constraints) -> set[str]:
     """The clusters among ``members`` (``record_key, cluster_id``) whose records steward must-links hold
     together: an oversized cluster decided with match, to merge rather than hold for review again."""
-    groups = cluster_pairs(members["record_key"], decided.must_link).rename(columns={"cluster_id": "group"})
+    groups = cluster_keys(members["record_key"], decided.must_link).rename(columns={"cluster_id": "group"})
     spread = members.merge(groups, on="record_key").groupby("cluster_id")["group"].nunique()
     return set(spread[spread == 1].index)
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from bench.synthetic import generate, to_contacts_csv
-from rules.match import (MatchSettings, ProgressPrinter, blocking_report, dedupe_csv, explain, link, pair_frame,
-                         prepare, score_partition)
+from rules.match import (MatchSettings, blocking_report, dedupe_csv, explain, link, pair_frame, prepare,
+                         score_partition)
 
 SETTINGS = MatchSettings.model_validate({
     "blocking": [["last_name", "postcode"], ["first_name", "birth_date"], ["email"], ["phone"]],
@@ -197,7 +197,7 @@ def test_progress_is_reported_with_counts(records, trained):
 def test_dedupe_quick_mode_writes_cluster_id_and_probability(tmp_path):
     truth = generate(1_500, seed=5)
     to_contacts_csv(truth).to_csv(tmp_path / "contacts.csv", index=False)
-    dedupe_csv(tmp_path / "contacts.csv", tmp_path / "out.csv", progress=ProgressPrinter(interval=60))
+    dedupe_csv(tmp_path / "contacts.csv", tmp_path / "out.csv")
     out = pd.read_csv(tmp_path / "out.csv")
     assert list(out.columns[-2:]) == ["cluster_id", "match_probability"] and len(out) == len(truth)
     same = out.groupby(truth["entity_id"].to_numpy())["cluster_id"].nunique()

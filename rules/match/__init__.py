@@ -8,22 +8,19 @@ Public entry points: :class:`MatchSettings`, :func:`link` (returns a :class:`Mat
 from __future__ import annotations
 
 from rules.match.blocking import blocking_report
-from rules.match.dedupe import dedupe_csv, default_settings, infer_mapping
+from rules.match.dedupe import dedupe_csv, default_settings
 from rules.match.explain import explain, waterfall_text
 from rules.match.pipeline import MatchResult, link
-from rules.match.progress import ProgressPrinter
 from rules.match.scoring import pair_frame, prepare, score_partition
 from rules.match.settings import MatchSettings
 
 __all__ = [
     "MatchResult",
     "MatchSettings",
-    "ProgressPrinter",
     "blocking_report",
     "dedupe_csv",
     "default_settings",
     "explain",
-    "infer_mapping",
     "link",
     "pair_frame",
     "prepare",

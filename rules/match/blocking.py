@@ -9,11 +9,12 @@ exactly once, and blocks above ``max_block_size`` records are skipped and report
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from rules.match import features as fx
 from rules.match.settings import BlockingTerm, MatchSettings, field_kind
@@ -21,18 +22,19 @@ from rules.match.settings import BlockingTerm, MatchSettings, field_kind
 
 def term_values(cols: fx.Columns, term: BlockingTerm) -> fx.Distinct:
     """The normalised value one blocking term gives each record (missing stays missing)."""
-    values = cols[term.field]
     n = term.n or 0
-    by_function: dict[str | None, Callable[[str], str] | None] = {
-        "phonetic": fx.phonetic, "translit": fx.translit, "first": lambda v: v.casefold()[:n],
-        "last": lambda v: v.casefold()[-n:], "year": lambda v: v[:4],
-        "local": lambda v: v.casefold().split("@")[0], "domain": lambda v: v.casefold().partition("@")[2],
-        None: {"identifier": fx.identifier_key, "name": str.casefold, "org": str.casefold,
-               "text": str.casefold}.get(field_kind(term.field) or ""),
+    by_function: dict[str | None, fx.Normalise | None] = {
+        "phonetic": fx.phonetic, "translit": fx.translit,
+        "first": lambda v: pc.utf8_slice_codeunits(fx.casefold(v), 0, n),
+        "last": lambda v: pc.utf8_slice_codeunits(fx.casefold(v), -n),
+        "year": lambda v: pc.utf8_slice_codeunits(v, 0, 4),
+        "local": lambda v: fx.local_part(fx.casefold(v)), "domain": lambda v: fx.domain(fx.casefold(v)),
+        None: {"identifier": fx.identifier_key, "name": fx.casefold, "org": fx.casefold,
+               "text": fx.casefold}.get(field_kind(term.field) or ""),
     }
     func = by_function[term.function]
     # Standardised e-mails, phones, dates and postcodes are already canonical: no second pass.
-    return values.map(func) if func else values
+    return cols[term.field].map(func) if func else cols[term.field]
 
 
 def rule_keys(cols: fx.Columns, rule: tuple[BlockingTerm, ...]) -> np.ndarray:
@@ -40,7 +42,8 @@ def rule_keys(cols: fx.Columns, rule: tuple[BlockingTerm, ...]) -> np.ndarray:
     key = np.zeros(len(cols), dtype=np.uint64)
     missing = np.zeros(len(cols), dtype=bool)
     for term in rule:
-        h = term_values(cols, term).hashes()
+        hashes = term_values(cols, term).hashes()
+        h = hashes.table[hashes.codes]
         missing |= h == 0
         key = (key * np.uint64(0x100000001B3)) ^ h
     key[key == 0] = 1
@@ -53,7 +56,7 @@ class RulePlan:
     """A rule's records sorted by key, and how many pairs each sorted position opens."""
 
     name: str
-    keys: np.ndarray  # per record; 0 also for records in skipped blocks
+    keys: np.ndarray  # block number per record (int32); 0 where not blocked, also in skipped blocks
     order: np.ndarray  # record indices sorted by key (blocked records only)
     opens: np.ndarray  # pairs each sorted position forms with the later members of its block
     blocks: int
@@ -69,7 +72,6 @@ class RulePlan:
 
 def plan_rule(name: str, keys: np.ndarray, max_block_size: int) -> RulePlan:
     """Sort a rule's records by key and count its pairs; blocks above the limit are dropped."""
-    keys = keys.copy()
     blocked = np.flatnonzero(keys)
     order = blocked[np.argsort(keys[blocked], kind="stable")]
     sorted_keys = keys[order]
@@ -79,12 +81,13 @@ def plan_rule(name: str, keys: np.ndarray, max_block_size: int) -> RulePlan:
     skipped = int((sizes[big] * (sizes[big] - 1) // 2).sum())
     if big.any():
         in_big = np.repeat(big, sizes)
-        keys[order[in_big]] = 0
         order, sizes = order[~in_big], sizes[~big]
+    # int32 block numbers and positions: a rule's plan costs 12 bytes a record.
+    block = np.zeros(len(keys), dtype=np.int32)
+    block[order] = np.repeat(np.arange(1, len(sizes) + 1, dtype=np.int32), sizes)
     ends = np.repeat(np.cumsum(sizes), sizes)
     opens = ends - np.arange(len(order)) - 1
-    # int32 positions: a rule's plan costs 16 bytes a record, not 24.
-    return RulePlan(name, keys, order.astype(np.int32), opens.astype(np.int32), int(len(sizes)),
+    return RulePlan(name, block, order.astype(np.int32), opens.astype(np.int32), int(len(sizes)),
                     int(sizes.max()) if len(sizes) else 0, int(big.sum()), skipped)
 
 

@@ -5,7 +5,8 @@ levels it has, and how to put every pair of a partition on a level at once
 (:meth:`Kind.gamma`). The level of a pair is its *gamma*: ``-1`` when either side is missing
 (neutral: no evidence either way), ``0`` for "no similarity", and higher for closer agreement.
 Fuzzy similarities run through rapidfuzz's ``process.cpdist`` with ``workers=-1``, once per
-distinct pair of values in the partition.
+distinct pair of values in the partition, with the lowest threshold as ``score_cutoff`` so
+dissimilar pairs (nearly all random pairs) exit early.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-import jellyfish
 import numpy as np
 from rapidfuzz import distance, fuzz, process
 
@@ -24,7 +24,7 @@ from rules.match.settings import Comparison
 MISSING = -1
 
 Sides = Callable[[str], tuple[np.ndarray, np.ndarray]]
-"""Given a feature name, the left and right arrays of that feature for every pair."""
+"""Given a feature name, the left and right arrays of that feature for every pair (text may be Arrow)."""
 
 
 def column(comparison: Comparison, feature: str) -> str:
@@ -40,8 +40,8 @@ class Kind:
     tf_feature: ClassVar[str | None] = None
     tf_levels: ClassVar[tuple[str, ...]] = ()
 
-    def features(self, cols: fx.Columns, c: Comparison) -> dict[str, np.ndarray]:
-        """Per-record keys this comparison needs."""
+    def features(self, cols: fx.Columns, c: Comparison) -> dict[str, fx.Keyed]:
+        """Per-record keys this comparison needs, kept per distinct value."""
         raise NotImplementedError
 
     def levels(self, c: Comparison) -> list[str]:
@@ -67,11 +67,12 @@ def _assign(present: np.ndarray, conditions: list[np.ndarray]) -> np.ndarray:
 
 
 def similarity(sides: Sides, code: str, text: str, rows: np.ndarray,
-               scorer: Callable[..., float], scale: float = 1.0) -> np.ndarray:
+               scorer: Callable[..., float], scale: float = 1.0, cutoff: float | None = None) -> np.ndarray:
     """Similarity of the ``text`` feature for the pairs in ``rows`` (0 elsewhere).
 
     Pairs repeat values a lot (the same two first names in many blocks), so each distinct
-    (left, right) pair of ``code`` hashes is scored once.
+    (left, right) pair of ``code`` hashes is scored once. A score beyond ``cutoff`` (below it
+    for similarities, above it for distances) may come back as any value beyond it.
     """
     hl, hr = sides(code)
     out = np.zeros(len(hl), dtype=np.float32)
@@ -81,7 +82,8 @@ def similarity(sides: Sides, code: str, text: str, rows: np.ndarray,
     key = hl[idx] ^ (hr[idx] * np.uint64(0x9E3779B97F4A7C15))
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     tl, tr = sides(text)
-    scores = process.cpdist(tl[idx[first]], tr[idx[first]], scorer=scorer, workers=-1, dtype=np.float32)
+    scores = process.cpdist(np.asarray(tl.take(idx[first])), np.asarray(tr.take(idx[first])), scorer=scorer,
+                            workers=-1, dtype=np.float32, score_cutoff=cutoff)
     out[idx] = scores[inverse] / scale
     return out
 
@@ -100,7 +102,8 @@ def _above_thresholds(sides: Sides, c: Comparison, scorer: Callable[..., float],
                       code: str = "code") -> list[np.ndarray]:
     """One condition per threshold, lowest first, on the ``text`` similarity of unequal pairs."""
     rows = _present(sides, code) & ~_equal(sides, code)
-    score = similarity(sides, code, "text", rows, scorer, scale)
+    # A hair below the lowest threshold: scores are compared in float32, as without a cutoff.
+    score = similarity(sides, code, "text", rows, scorer, scale, cutoff=min(c.thresholds) * scale * (1 - 1e-6))
     return [score >= t for t in sorted(c.thresholds)]
 
 
@@ -115,8 +118,8 @@ class NameKind(Kind):
         raw = cols[c.field]
         tl = raw.map(fx.translit)
         out = {
-            "raw": raw.map(str.casefold).hashes(), "tl": tl.hashes(), "text": tl.text(),
-            "ph": tl.map(jellyfish.metaphone).hashes(), "tf": tl.frequencies(),
+            "raw": raw.map(fx.casefold).hashes(), "tl": tl.hashes(), "text": tl.text(),
+            "ph": tl.map(fx.metaphone).hashes(), "tf": tl.frequencies(),
         }
         if _has_nicknames(c):
             out["nick1"], out["nick2"] = fx.nickname_groups(raw)
@@ -159,7 +162,7 @@ class EmailKind(Kind):
 
     def features(self, cols, c):
         email = cols[c.field]  # standardised: already lower case
-        return {"code": email.hashes(), "local": email.map(lambda v: v.split("@")[0]).hashes(), "text": email.text()}
+        return {"code": email.hashes(), "local": email.map(fx.local_part).hashes(), "text": email.text()}
 
     def levels(self, c):
         return ["else", *(f"jaro_winkler>={t:g}" for t in sorted(c.thresholds)), "same_local_part", "exact"]
@@ -176,7 +179,7 @@ class PhoneKind(Kind):
 
     def features(self, cols, c):
         phone = cols[c.field]  # standardised: E.164
-        return {"code": phone.hashes(), "last8": phone.map(lambda v: fx.digits(v)[-8:]).hashes()}
+        return {"code": phone.hashes(), "last8": phone.map(fx.last_digits(8)).hashes()}
 
     def levels(self, c):
         return ["else", "last_8_digits", "exact"]
@@ -191,7 +194,8 @@ class DateKind(Kind):
     name = "date"
 
     def features(self, cols, c):
-        return {"ymd": cols[c.field].ints(fx.iso_date_int).astype(np.int32)}
+        dates = cols[c.field]
+        return {"ymd": dates.keyed(fx.iso_date_int(dates.values), np.int32(0))}
 
     def levels(self, c):
         return ["else", "same_year", "one_digit_differs", "day_month_transposed", "exact"]
@@ -253,7 +257,7 @@ class IdentifierKind(Kind):
 
     def gamma(self, sides, c):
         present, same = _present(sides), _equal(sides, "code")
-        edits = similarity(sides, "code", "text", present & ~same, distance.DamerauLevenshtein.distance)
+        edits = similarity(sides, "code", "text", present & ~same, distance.DamerauLevenshtein.distance, cutoff=1)
         return _assign(present, [edits == 1, same])
 
 
@@ -291,7 +295,7 @@ class ExactKind(Kind):
         return {"code": value.hashes(), "tf": value.frequencies()}
 
     def tf_values(self, cols, c):
-        return cols[c.field].map(str.casefold)
+        return cols[c.field].map(fx.casefold)
 
     def levels(self, c):
         return ["else", "exact"]

@@ -1,5 +1,5 @@
-"""Quick mode for one file, like csvdedupe: infer the mapping from headers, standardise, match,
-and write the input rows back with ``cluster_id`` and ``match_probability``.
+"""Quick mode for one file, like csvdedupe: map the headers (:func:`mappings.suggest.suggest_mapping`),
+standardise, match, and write the input rows back with ``cluster_id`` and ``match_probability``.
 """
 
 from __future__ import annotations
@@ -10,47 +10,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mappings.canonical import LIST_FIELDS
+from mappings.suggest import suggest_mapping
 from migrate.errors import InputError
 from rules.addresses import country_code
 from rules.match.pipeline import MatchResult, Progress, link
 from rules.match.settings import MatchSettings
 from rules.standardise import standardise
 
-#: Header patterns (on lower-case letters and digits only) and the canonical field they feed.
-#: The first pattern that matches a header wins; list fields take every matching column.
-HEADER_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"^(e?mail|.*e?mail(address)?\d*|.*emailaddress.*)$", "emails"),
-    (r"^.*(phone|mobile|cell|tel|telephone|fax)\d*(number)?$", "phones"),
-    (r"^(first|given|fore)(name)?$|^firstname$|^forename$", "first_name"),
-    (r"^(middle)(name)?$", "middle_name"),
-    (r"^(last|family|sur)(name)?$|^surname$", "last_name"),
-    (r"^(full|contact|display|customer|person)?name$", "full_name"),
-    (r"^(company|organi[sz]ation|account|business|employer)(name)?$", "organization_name"),
-    (r"^(birthday|dob|dateofbirth|birthdate|born)$", "birth_date"),
-    (r"^(home|business|mailing|billing)?(street|address|streetaddress|address1|addressline1)$", "street"),
-    (r"^(home|business|mailing|billing)?(city|town|suburb|locality)$", "city"),
-    (r"^(home|business|mailing|billing)?(postcode|postalcode|zip|zipcode|postcodezip)$", "postcode"),
-    (r"^(home|business|mailing|billing)?(country|countryregion|countrycode)$", "country"),
-)
-_LIST_FIELDS = {"emails", "phones"}
-
-
-def infer_mapping(headers: list[str]) -> dict[str, list[str]]:
-    """Canonical field -> the file's columns that feed it, from the header names alone.
-
-    Example:
-        >>> infer_mapping(["First Name", "Surname", "E-mail Address", "Mobile Phone", "Notes"]) == {
-        ...     "first_name": ["First Name"], "last_name": ["Surname"], "emails": ["E-mail Address"],
-        ...     "phones": ["Mobile Phone"]}
-        True
-    """
-    mapping: dict[str, list[str]] = {}
-    for header in headers:
-        key = re.sub(r"[^a-z0-9]", "", header.lower())
-        field = next((f for pattern, f in HEADER_PATTERNS if re.match(pattern, key)), None)
-        if field and (field in _LIST_FIELDS or field not in mapping):
-            mapping.setdefault(field, []).append(header)
-    return mapping
+#: Canonical fields quick mode reads from a file (the others a header suggests are left alone).
+MATCH_FIELDS = ("first_name", "middle_name", "last_name", "full_name", "organization_name", "emails", "phones",
+                "birth_date", "street", "city", "postcode", "country")
 
 
 def default_settings(records: pd.DataFrame) -> MatchSettings:
@@ -94,11 +64,11 @@ def dedupe_csv(path_in: str | Path, path_out: str | Path, *, default_region: str
         rows = pd.read_csv(path_in, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{path_in}: cannot read as CSV ({exc})") from None
-    mapping = infer_mapping(list(rows.columns))
+    mapping = {s.field: s.columns for s in suggest_mapping(list(rows.columns)) if s.field in MATCH_FIELDS}
     canonical = pd.DataFrame({"record_key": [f"{path_in.stem}:{i + 1}" for i in range(len(rows))],
                               "source": path_in.stem, "source_id": [str(i + 1) for i in range(len(rows))]})
     for field, columns in mapping.items():
-        if field in _LIST_FIELDS:
+        if field in LIST_FIELDS:
             canonical[field] = [[v for v in values if v] for values in rows[columns].itertuples(index=False)]
         else:
             canonical[field] = rows[columns[0]].to_numpy()

@@ -46,7 +46,7 @@ def explain(record_l: pd.Series, record_r: pd.Series, settings: MatchSettings, m
     for c in settings.comparisons():
         params = model["comparisons"][c.id]
         gamma = int(gammas[c.id][0])
-        value_l, value_r = cols[c.field].text()
+        value_l, value_r = cols[c.field].text().take(np.arange(2)).to_pylist()
         found = gamma >= 0
         rows.append({"step": "comparison", "comparison": c.name, "value_l": value_l, "value_r": value_r,
                      "level": params["levels"][gamma] if found else "missing",

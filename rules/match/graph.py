@@ -1,18 +1,49 @@
 """Clusters from linked pairs that honour cannot-link decisions, and the cluster-size guard.
 
-Works on record positions, not keys, so a million records cluster in about a second (the
-key-based ``rules.match.cluster.cluster_pairs`` spends minutes in a string group-by there).
+Works on record positions, not keys (a string group-by over a million keys takes minutes);
+:func:`cluster_keys` is the front for callers that name records by key.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+Keys = np.ndarray | pd.api.extensions.ExtensionArray
+"""Record keys, one per position: a NumPy object array or a pandas (e.g. Arrow-backed) array."""
 
-def constrained_clusters(keys: np.ndarray, left: np.ndarray, right: np.ndarray, strength: np.ndarray,
-                         cannot_left: np.ndarray, cannot_right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def cluster_keys(record_keys: pd.Series, pairs: pd.DataFrame, cannot_link: pd.DataFrame | None = None,
+                 strength: np.ndarray | None = None) -> pd.DataFrame:
+    """Clusters of records named by key: ``record_key, cluster_id`` (the smallest key in the cluster).
+
+    ``pairs`` and ``cannot_link`` hold ``record_key_l, record_key_r``; pairs naming unknown records
+    are ignored and records in no pair are singletons. A cluster that would join a cannot-link
+    pair is rebuilt from its links strongest first (``strength``, one per pair; default all equal).
+
+    Example:
+        >>> keys = pd.Series(["a", "b", "c", "d"])
+        >>> pairs = pd.DataFrame({"record_key_l": ["b", "c"], "record_key_r": ["c", "d"]})
+        >>> cluster_keys(keys, pairs)["cluster_id"].tolist()
+        ['a', 'b', 'b', 'b']
+    """
+    keys = pd.Index(record_keys.astype(str).unique())
+    cannot = pairs.iloc[0:0] if cannot_link is None else cannot_link
+    (left, right), (c_left, c_right) = ((keys.get_indexer(p["record_key_l"]), keys.get_indexer(p["record_key_r"]))
+                                        for p in (pairs, cannot))
+    known, c_known = (left >= 0) & (right >= 0), (c_left >= 0) & (c_right >= 0)
+    strength = np.ones(len(pairs)) if strength is None else strength
+    _, ids = constrained_clusters(keys.to_numpy(dtype=object), left[known], right[known], strength[known],
+                                  c_left[c_known], c_right[c_known])
+    return pd.DataFrame({"record_key": keys, "cluster_id": ids})
+
+
+def constrained_clusters(keys: Keys, left: np.ndarray, right: np.ndarray, strength: np.ndarray,
+                         cannot_left: np.ndarray, cannot_right: np.ndarray) -> tuple[np.ndarray, Keys]:
     """Connected components of the links ``(left[i], right[i])``, split where they join a cannot-link pair.
 
     Records are positions into ``keys``. A chain of links can join two records a steward said
@@ -29,11 +60,12 @@ def constrained_clusters(keys: np.ndarray, left: np.ndarray, right: np.ndarray, 
         ['a', 'a', 'c']
     """
     labels = _components(len(keys), left, right)
-    broken = np.unique(labels[cannot_left][labels[cannot_left] == labels[cannot_right]])
+    joined = labels[cannot_left] == labels[cannot_right]
+    broken = np.unique(labels[cannot_left][joined])
     if len(broken):
         inside = np.isin(labels[left], broken)
         order = np.argsort(-strength[inside], kind="stable")
-        roots = _greedy(left[inside][order], right[inside][order], cannot_left, cannot_right)
+        roots = _greedy(left[inside][order], right[inside][order], cannot_left[joined], cannot_right[joined])
         members = np.flatnonzero(np.isin(labels, broken))
         # Fresh labels past the old ones, so split parts never collide with other clusters.
         labels[members] = labels.max() + 1 + np.array([roots.get(i, i) for i in members.tolist()], dtype=np.int64)
@@ -41,12 +73,12 @@ def constrained_clusters(keys: np.ndarray, left: np.ndarray, right: np.ndarray, 
     return labels, _smallest_key(keys, labels)
 
 
-def oversized(labels: np.ndarray, ids: np.ndarray, max_size: int) -> list[str]:
+def oversized(labels: np.ndarray, ids: Keys, max_size: int) -> list[str]:
     """Cluster ids with more than ``max_size`` records: held for review instead of merged."""
     sizes = np.bincount(labels)
     big = np.flatnonzero(sizes > max_size)
     first = np.unique(labels, return_index=True)[1]
-    return sorted(ids[first[big]].tolist())
+    return sorted(np.asarray(ids.take(first[big]), dtype=object).tolist())
 
 
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -54,39 +86,51 @@ def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def _smallest_key(keys: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per record, the smallest key among the records sharing its label."""
-    order = np.argsort(labels, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
-    smallest = np.minimum.reduceat(keys[order], starts)
-    return smallest[labels]
+def _smallest_key(keys: Keys, labels: np.ndarray) -> Keys:
+    """Per record, the smallest key among the records sharing its label (a record alone is its own)."""
+    rep = np.arange(len(labels))
+    shared = np.flatnonzero(np.bincount(labels)[labels] > 1)
+    if len(shared):
+        text = keys.take(shared)
+        text = pa.array(text) if isinstance(text, pd.arrays.ArrowExtensionArray) else pa.array(np.asarray(text, object))
+        order = pc.sort_indices(pa.table({"label": labels[shared], "key": text}),
+                                [("label", "ascending"), ("key", "ascending")]).to_numpy()
+        ranked = labels[shared][order]
+        first = order[np.r_[True, ranked[1:] != ranked[:-1]]]
+        smallest = np.zeros(labels.max() + 1, dtype=np.int64)
+        smallest[labels[shared][first]] = shared[first]
+        rep[shared] = smallest[labels[shared]]
+    return keys.take(rep)
 
 
 def _greedy(left: np.ndarray, right: np.ndarray, c_left: np.ndarray, c_right: np.ndarray) -> dict[int, int]:
     """Union-find over links in the given order, refusing unions that join a cannot-link pair.
 
-    Runs only over the few components a steward's decision breaks, so a loop is fine here.
-    Returns each touched record's root.
+    Runs only over the components a cannot-link pair breaks, so a loop is fine here. Each root
+    keeps its members and the records they must not join, so a union is checked with one set
+    operation. Returns the root of each record that was joined to another.
     """
     parent: dict[int, int] = {}
     members: dict[int, set[int]] = {}
-    forbidden: dict[int, set[int]] = {}
+    banned: dict[int, set[int]] = {}
     for a, b in zip(c_left.tolist(), c_right.tolist()):
-        forbidden.setdefault(a, set()).add(b)
-        forbidden.setdefault(b, set()).add(a)
+        banned.setdefault(a, set()).add(b)
+        banned.setdefault(b, set()).add(a)
 
     def root(x: int) -> int:
-        parent.setdefault(x, x)
-        members.setdefault(x, {x})
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
+        while (up := parent.get(x, x)) != x:
+            parent[x] = parent.get(up, up)
+            x = up
         return x
 
     for a, b in zip(left.tolist(), right.tolist()):
         ra, rb = root(a), root(b)
-        if ra == rb or any(forbidden.get(x, set()) & members[rb] for x in members[ra]):
+        if ra == rb or not banned.get(ra, set()).isdisjoint(members.get(rb, (rb,))):
             continue
+        if len(members.get(ra, ())) < len(members.get(rb, ())):
+            ra, rb = rb, ra
         parent[rb] = ra
-        members[ra] |= members.pop(rb)
+        members.setdefault(ra, {ra}).update(members.pop(rb, (rb,)))
+        if rb in banned:
+            banned.setdefault(ra, set()).update(banned.pop(rb))
     return {x: root(x) for x in list(parent)}

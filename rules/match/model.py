@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 
 from migrate.errors import ConfigError
 from rules.match.comparisons import KINDS
@@ -207,8 +208,8 @@ def tf_tables(cols: Columns, settings: MatchSettings) -> dict[str, dict]:
             total = max(len(present), 1)
             top = np.argsort(-counts, kind="stable")[:TF_TABLE_SIZE]
             top = top[counts[top] > 1]
-            tables[c.id] = {"values": {str(values.values[i]): counts[i] / total for i in top.tolist()},
-                            "default": 1.0 / total}
+            names = values.values.take(pa.array(top)).to_pylist()
+            tables[c.id] = {"values": dict(zip(names, (counts[top] / total).tolist())), "default": 1.0 / total}
     return tables
 
 

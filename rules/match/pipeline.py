@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from rules.match import blocking, graph
 from rules.match.features import Columns
 from rules.match.model import Patterns, estimate_u, new_model, tf_tables, train, with_settings
-from rules.match.scoring import (TIER_GUARD, compare_partition, matching_columns, pair_frame, prepare,
-                                 score_partition, weigh_partition, weighing_columns)
+from rules.match.scoring import (TIER_GUARD, Prepared, compare_partition, matching_columns, pair_columns,
+                                 prepare, score_partition, weigh_partition, weighing_columns)
 from rules.match.settings import FIELD_ALIASES, MatchSettings
 
 Progress = Callable[[str, int, "int | None"], None]
@@ -73,8 +74,6 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
     """
     report = progress or (lambda stage, done, total: None)
     stats: dict = {"seconds": {}, "warnings": []}
-    records = records.reset_index(drop=True)
-    index = pd.Index(records["record_key"])
     with _stage(stats, "block"):
         cols = Columns(records)
         # A saved model brings the term frequencies it was trained with: a small delta
@@ -83,14 +82,16 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
         plans = blocking.plan(cols, settings)
         sources = blocking.source_codes(records, settings)
         frequent = tf_tables(cols, settings) if model is None else {}
-        del cols  # the factorised fields are no longer needed: free them before pairs are made
+        # The factorised fields are no longer needed: free them, and hand what Arrow held for
+        # them back to the system, before pairs are made.
+        del cols
+        pa.default_memory_pool().release_unused()
     stats["blocking"] = [{"rule": p.name, "pairs": p.pairs, "largest_block": p.largest_block,
                           "oversized_blocks": p.oversized_blocks, "skipped_pairs": p.skipped_pairs} for p in plans]
     stats["warnings"] += [f"blocking rule {p.name!r}: {p.oversized_blocks} block(s) above max_block_size="
                           f"{settings.max_block_size} skipped ({p.skipped_pairs:,} pairs)"
                           for p in plans if p.oversized_blocks]
-    must = _pair_indices(index, must_link)
-    cannot = _pair_indices(index, cannot_link)
+    must, cannot = _pair_indices(records["record_key"], must_link, cannot_link)
 
     # Candidate gammas computed for training are kept for scoring when they fit the budget,
     # so each pair is compared once; beyond it scoring compares again, chunk by chunk.
@@ -105,33 +106,37 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
     with _stage(stats, "score"):
         chunks = _stored_chunks(prepared, store, model, report) if store is not None else \
             _scored_chunks(prepared, plans, sources, settings, model, report)
-        kept, guarded, scored = [], [cannot], 0
+        # Kept pairs travel as frames without record keys, their positions beside them.
+        kept, at, guarded, scored = [], [np.zeros((0, 2), dtype=np.int64)], [cannot], 0
         for left, right, result in chunks:
             scored += len(result)
             keep = result["match_probability"].to_numpy() >= settings.thresholds.review
-            kept.append(result[keep].assign(_pos_l=left[keep], _pos_r=right[keep]))
+            kept.append(result[keep])
+            at.append(np.column_stack([left[keep], right[keep]]))
             guard = (result["match_tier"] == TIER_GUARD).to_numpy()
             guarded.append(np.column_stack([left[guard], right[guard]]))
-        pairs = _with_keys(_apply_decisions(kept, prepared, model, must, cannot), prepared["record_key"].to_numpy())
+        pairs, at = _apply_decisions(kept, np.concatenate(at), prepared, model, must, cannot)
+        keys = prepared.record_key
+        pairs.insert(0, "record_key_r", keys.take(at[:, 1]))
+        pairs.insert(0, "record_key_l", keys.take(at[:, 0]))
         # A guard forbids a cluster, not only a pair: no chain of links may join the two records.
         forbidden = np.concatenate(guarded)
+        del prepared, plans, store, chunks  # clustering needs positions only: free the keys first
     stats["pairs_scored"] = scored
 
     with _stage(stats, "cluster"):
         probability = pairs["match_probability"].to_numpy()
         linked = probability >= settings.thresholds.link
-        left, right = pairs["_pos_l"].to_numpy(), pairs["_pos_r"].to_numpy()
-        labels, ids = graph.constrained_clusters(prepared["record_key"].to_numpy(), left[linked], right[linked],
+        labels, ids = graph.constrained_clusters(keys, at[linked, 0], at[linked, 1],
                                                  probability[linked], forbidden[:, 0], forbidden[:, 1])
-        clusters = pd.DataFrame({"record_key": prepared["record_key"].to_numpy(), "cluster_id": ids})
+        clusters = pd.DataFrame({"record_key": keys, "cluster_id": ids}, copy=False)
         oversized = graph.oversized(labels, ids, settings.max_cluster_size)
-        pairs = pairs.drop(columns=["_pos_l", "_pos_r"])
         review = pairs[(probability >= settings.thresholds.review) & ~linked].reset_index(drop=True)
         report("cluster", len(records), len(records))
     return MatchResult(pairs, clusters, review, oversized, model, stats)
 
 
-def _train(prepared: pd.DataFrame, plans: list[blocking.RulePlan], sources: np.ndarray | None,
+def _train(prepared: Prepared, plans: list[blocking.RulePlan], sources: np.ndarray | None,
            settings: MatchSettings, must: np.ndarray, report: Progress, store: list | None) -> dict:
     """u from random pairs, then m and the prior by EM on every rule's candidate pairs.
 
@@ -145,7 +150,7 @@ def _train(prepared: pd.DataFrame, plans: list[blocking.RulePlan], sources: np.n
     sample, left, right = _random_pairs(prepared, settings, sources)
     for start in range(0, len(left), settings.chunk_pairs):
         chunk = slice(start, start + settings.chunk_pairs)
-        random_pairs.add(compare_partition(pair_frame(sample, left[chunk], right[chunk], columns), comparisons))
+        random_pairs.add(compare_partition(pair_columns(sample, left[chunk], right[chunk], columns), comparisons))
         report("train: u from random pairs", random_pairs.total, len(left))
     estimate_u(random_pairs, model)
 
@@ -157,7 +162,7 @@ def _train(prepared: pd.DataFrame, plans: list[blocking.RulePlan], sources: np.n
     candidates = Patterns()
     for j in range(len(rules)):
         for left, right in _chunks(plans, j, sources, settings, report, "train: compare candidate pairs"):
-            gammas = compare_partition(pair_frame(prepared, left, right, columns), comparisons)
+            gammas = compare_partition(pair_columns(prepared, left, right, columns), comparisons)
             candidates.add(gammas)
             patterns[j].add(gammas)
             for i in range(j + 1, len(rules)):
@@ -173,55 +178,51 @@ def _train(prepared: pd.DataFrame, plans: list[blocking.RulePlan], sources: np.n
         sessions.append((plan.name, counted, np.array([c.field not in blocked for c in comparisons])))
     labelled = Patterns()
     if len(must):
-        labelled.add(compare_partition(pair_frame(prepared, must[:, 0], must[:, 1]), comparisons))
+        labelled.add(compare_partition(pair_columns(prepared, must[:, 0], must[:, 1], columns), comparisons))
     train(model, sessions, candidates, labelled, _possible_pairs(len(prepared), sources), settings.em_max_iterations)
     return model
 
 
-def _scored_chunks(prepared: pd.DataFrame, plans: list[blocking.RulePlan], sources: np.ndarray | None,
+def _scored_chunks(prepared: Prepared, plans: list[blocking.RulePlan], sources: np.ndarray | None,
                    settings: MatchSettings, model: dict, report: Progress
                    ) -> Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame]]:
     """Every candidate pair scored, chunk by chunk: ``(left, right, scored)``."""
     columns = matching_columns(prepared)
     for i in range(len(plans)):
         for left, right in _chunks(plans, i, sources, settings, report, "score"):
-            yield left, right, score_partition(pair_frame(prepared, left, right, columns), model)
+            yield left, right, score_partition(pair_columns(prepared, left, right, columns), model)
 
 
-def _stored_chunks(prepared: pd.DataFrame, store: list, model: dict, report: Progress
+def _stored_chunks(prepared: Prepared, store: list, model: dict, report: Progress
                    ) -> Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame]]:
     """Candidate pairs whose gammas training kept, weighed with the trained model."""
     columns = weighing_columns(prepared)
     total, done = sum(len(left) for left, _, _ in store), 0
     for left, right, gammas in store:
-        yield left, right, weigh_partition(pair_frame(prepared, left, right, columns), gammas, model)
+        yield left, right, weigh_partition(pair_columns(prepared, left, right, columns), gammas, model)
         done += len(left)
         report("score", done, total)
 
 
-def _apply_decisions(kept: list[pd.DataFrame], prepared: pd.DataFrame, model: dict,
-                     must: np.ndarray, cannot: np.ndarray) -> pd.DataFrame:
-    """All kept pairs, with steward decisions overriding the scores.
+def _apply_decisions(kept: list[pd.DataFrame], at: np.ndarray, prepared: Prepared, model: dict,
+                     must: np.ndarray, cannot: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """All kept pairs (at record positions ``at``), with steward decisions overriding the scores.
 
     Must-link pairs link and cannot-link pairs never do, whatever the model says; both keep
-    their scores and levels as evidence.
+    their scores and levels as evidence. Returns the pairs and their positions.
     """
     decided = []
     for tier, probability, idx in ((TIER_MUST_LINK, 1.0, must), (TIER_CANNOT_LINK, 0.0, cannot)):
-        scored = score_partition(pair_frame(prepared, idx[:, 0], idx[:, 1]), model)
+        scored = score_partition(pair_columns(prepared, idx[:, 0], idx[:, 1], matching_columns(prepared)), model)
         scored["match_probability"], scored["match_tier"] = probability, tier
-        decided.append(scored.assign(_pos_l=idx[:, 0], _pos_r=idx[:, 1]))
+        decided.append(scored)
     pairs = pd.concat([*decided, *kept], ignore_index=True)
+    at = np.concatenate([must, cannot, at])
+    if not len(must) + len(cannot):
+        return pairs, at
     # Decisions come first, so they win over the model's score of the same pair.
-    return pairs.drop_duplicates(["_pos_l", "_pos_r"]).reset_index(drop=True) if len(must) + len(cannot) else pairs
-
-
-def _with_keys(pairs: pd.DataFrame, keys: np.ndarray) -> pd.DataFrame:
-    """Kept pairs with their record keys (from their positions) as the first columns."""
-    pairs = pairs.drop(columns=["record_key_l", "record_key_r"], errors="ignore")
-    pairs.insert(0, "record_key_r", keys[pairs["_pos_r"].to_numpy()])
-    pairs.insert(0, "record_key_l", keys[pairs["_pos_l"].to_numpy()])
-    return pairs
+    first = ~pd.DataFrame(at).duplicated().to_numpy()
+    return pairs[first].reset_index(drop=True), at[first]
 
 
 def _chunks(plans: list[blocking.RulePlan], index: int, sources: np.ndarray | None, settings: MatchSettings,
@@ -235,8 +236,8 @@ def _chunks(plans: list[blocking.RulePlan], index: int, sources: np.ndarray | No
         report(stage, done, total)
 
 
-def _random_pairs(prepared: pd.DataFrame, settings: MatchSettings, sources: np.ndarray | None
-                  ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _random_pairs(prepared: Prepared, settings: MatchSettings, sources: np.ndarray | None
+                  ) -> tuple[Prepared, np.ndarray, np.ndarray]:
     """A seeded random sample of records and all pairs among them (as Splink does).
 
     Pairs within a sample of a few hundred records read a table that fits in cache, unlike
@@ -250,7 +251,7 @@ def _random_pairs(prepared: pd.DataFrame, settings: MatchSettings, sources: np.n
     if sources is not None:
         keep = sources[sample][left] != sources[sample][right]
         left, right = left[keep], right[keep]
-    return prepared.iloc[sample].reset_index(drop=True), left, right
+    return prepared.subset(sample), left, right
 
 
 def _possible_pairs(n: int, sources: np.ndarray | None) -> int:
@@ -260,13 +261,18 @@ def _possible_pairs(n: int, sources: np.ndarray | None) -> int:
     return int((sum(sizes) ** 2 - sum(s * s for s in sizes)) // 2)
 
 
-def _pair_indices(index: pd.Index, pairs: pd.DataFrame | None) -> np.ndarray:
+def _pair_indices(record_keys: pd.Series, *decided: pd.DataFrame | None) -> list[np.ndarray]:
     """Steward pairs as ``(n, 2)`` record positions; pairs naming unknown records are ignored."""
-    if pairs is None or pairs.empty:
-        return np.zeros((0, 2), dtype=np.int64)
-    left, right = index.get_indexer(pairs["record_key_l"]), index.get_indexer(pairs["record_key_r"])
-    ok = (left >= 0) & (right >= 0) & (left != right)
-    return np.column_stack([np.minimum(left, right)[ok], np.maximum(left, right)[ok]])
+    index = pd.Index(record_keys) if any(p is not None and len(p) for p in decided) else None
+    out = []
+    for pairs in decided:
+        if index is None or pairs is None or pairs.empty:
+            out.append(np.zeros((0, 2), dtype=np.int64))
+            continue
+        left, right = index.get_indexer(pairs["record_key_l"]), index.get_indexer(pairs["record_key_r"])
+        ok = (left >= 0) & (right >= 0) & (left != right)
+        out.append(np.column_stack([np.minimum(left, right)[ok], np.maximum(left, right)[ok]]))
+    return out
 
 
 @contextmanager

@@ -8,11 +8,14 @@ run it per block partition unchanged (e.g. Spark's ``applyInPandas``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from rules.match import features as fx
-from rules.match.features import take_codes
 from rules.match.comparisons import KINDS, column
 from rules.match.settings import Comparison, MatchSettings
 
@@ -20,15 +23,39 @@ from rules.match.settings import Comparison, MatchSettings
 TIER_MODEL, TIER_IDENTIFIER, TIER_GUARD = "model", "identifier", "guard"
 
 
+@dataclass
+class Prepared:
+    """Matching keys of a set of records, per distinct value until pairs need them.
+
+    ``features`` maps each prepared column (``<comparison>__<feature>``, ``strong__<i>``) to a
+    :class:`rules.match.features.Keyed`; ``record_key`` holds the records' keys.
+    """
+
+    record_key: np.ndarray | pd.api.extensions.ExtensionArray
+    features: dict[str, fx.Keyed]
+
+    def __len__(self) -> int:
+        return len(self.record_key)
+
+    @property
+    def columns(self) -> list[str]:
+        """The prepared columns, the record key first."""
+        return ["record_key", *self.features]
+
+    def subset(self, rows: np.ndarray) -> Prepared:
+        """The records at ``rows`` only."""
+        return Prepared(self.record_key.take(rows), {k: f.subset(rows) for k, f in self.features.items()})
+
+
 def prepare(records: pd.DataFrame | fx.Columns, settings: MatchSettings,
-            tf_tables: dict[str, dict] | None = None) -> pd.DataFrame:
+            tf_tables: dict[str, dict] | None = None) -> Prepared:
     """Matching keys for each record: one column per comparison feature, plus strong identifiers.
 
     Term frequencies come from the records themselves, or, with ``tf_tables`` (a trained model's
     ``tf``), from the model: that is how two records alone are explained as in the full run.
     """
     cols = records if isinstance(records, fx.Columns) else fx.Columns(records)
-    out: dict[str, object] = {"record_key": cols.records["record_key"].to_numpy(object)}
+    out: dict[str, fx.Keyed] = {}
     for c in settings.comparisons():
         kind = KINDS[c.kind]
         for feature, values in kind.features(cols, c).items():
@@ -36,41 +63,69 @@ def prepare(records: pd.DataFrame | fx.Columns, settings: MatchSettings,
         if kind.tf_feature and tf_tables is not None and c.id in tf_tables:
             table = tf_tables[c.id]
             values = kind.tf_values(cols, c)
-            looked_up = np.array([np.nan if v is None else table["values"].get(v, table["default"])
-                                  for v in values.values], dtype=np.float64)
-            out[column(c, kind.tf_feature)] = take_codes(looked_up, values.codes, np.nan)
+            text = pd.Series(values.values.to_numpy(zero_copy_only=False))
+            looked_up = text.map(table["values"]).fillna(table["default"]).where(text.notna())
+            out[column(c, kind.tf_feature)] = values.keyed(looked_up.to_numpy(np.float32), np.float32(np.nan))
     for i, field in enumerate(settings.strong_identifiers):
         out[f"strong__{i}"] = cols[field].map(fx.identifier_key).hashes()
-    return pd.DataFrame(out, copy=False)
+    keys = cols.records["record_key"]
+    return Prepared(keys.array if isinstance(keys.dtype, pd.ArrowDtype) else keys.to_numpy(object), out)
 
 
-def pair_frame(prepared: pd.DataFrame | dict[str, np.ndarray], left: np.ndarray, right: np.ndarray,
-               columns: list[str] | None = None) -> pd.DataFrame:
+def pair_columns(prepared: Prepared, left: np.ndarray, right: np.ndarray,
+                 columns: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The pairs ``(left[i], right[i])`` with both records' keys side by side (``_l``/``_r``), as arrays.
+
+    ``columns`` limits them to some prepared columns.
+    """
+    data = {}
+    # Features derived from one field share its codes: each field's codes are looked up once.
+    codes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for name in prepared.columns if columns is None else columns:
+        feature = prepared.features.get(name)
+        if feature is None:
+            data[f"{name}_l"], data[f"{name}_r"] = prepared.record_key.take(left), prepared.record_key.take(right)
+            continue
+        if id(feature.codes) not in codes:
+            codes[id(feature.codes)] = feature.codes[left], feature.codes[right]
+        code_l, code_r = codes[id(feature.codes)]
+        data[f"{name}_l"], data[f"{name}_r"] = feature.lookup(code_l), feature.lookup(code_r)
+    return data
+
+
+def pair_frame(prepared: Prepared, left: np.ndarray, right: np.ndarray, columns: list[str] | None = None
+               ) -> pd.DataFrame:
     """The pairs ``(left[i], right[i])`` with both records' keys side by side (``_l``/``_r``).
 
     ``columns`` limits the frame to some prepared columns.
     """
-    data = {}
-    for name in list(prepared) if columns is None else columns:
-        values = np.asarray(prepared[name])
-        data[f"{name}_l"] = values[left]
-        data[f"{name}_r"] = values[right]
+    data = {name: pd.arrays.ArrowExtensionArray(values) if isinstance(values, pa.Array) else values
+            for name, values in pair_columns(prepared, left, right, columns).items()}
     return pd.DataFrame(data, index=pd.RangeIndex(len(left)), copy=False)
 
 
-def compare_partition(pairs: pd.DataFrame, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
+Pairs = pd.DataFrame | Mapping[str, np.ndarray | pa.Array]
+"""Candidate pairs: a pair frame, or the same columns as arrays (:func:`pair_columns`)."""
+
+
+def _array(values: object) -> np.ndarray | pa.Array:
+    """A pair column as NumPy, or as Arrow when it is Arrow text (Python strings only where needed)."""
+    return values if isinstance(values, pa.Array) else np.asarray(values)
+
+
+def compare_partition(pairs: Pairs, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
     """The gamma (level) of every pair for every comparison."""
     out = {}
     for c in comparisons:
         def sides(feature: str, c: Comparison = c) -> tuple[np.ndarray, np.ndarray]:
             name = column(c, feature)
-            return pairs[f"{name}_l"].to_numpy(), pairs[f"{name}_r"].to_numpy()
+            return _array(pairs[f"{name}_l"]), _array(pairs[f"{name}_r"])
 
         out[c.id] = KINDS[c.kind].gamma(sides, c)
     return out
 
 
-def comparison_weights(pairs: pd.DataFrame, gammas: dict[str, np.ndarray], model: dict
+def comparison_weights(pairs: Pairs, gammas: dict[str, np.ndarray], model: dict
                        ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per comparison, the weight of each pair's level and its term-frequency adjustment (log2)."""
     out = {}
@@ -87,7 +142,7 @@ def comparison_weights(pairs: pd.DataFrame, gammas: dict[str, np.ndarray], model
             exact_u = u[levels.index("exact")]
             hit = np.isin(gamma, [levels.index(lv) for lv in kind.tf_levels])
             name = column(c, kind.tf_feature)
-            tf = np.fmax(pairs[f"{name}_l"].to_numpy(np.float64), pairs[f"{name}_r"].to_numpy(np.float64))
+            tf = np.fmax(np.asarray(pairs[f"{name}_l"], np.float64), np.asarray(pairs[f"{name}_r"], np.float64))
             hit &= tf > 0
             adjust[hit] = np.log2(exact_u / tf[hit])
         out[c.id] = (weight, adjust)
@@ -104,7 +159,7 @@ def score_partition(pairs: pd.DataFrame, model: dict) -> pd.DataFrame:
     return weigh_partition(pairs, compare_partition(pairs, model_comparisons(model)), model)
 
 
-def weigh_partition(pairs: pd.DataFrame, gammas: dict[str, np.ndarray], model: dict) -> pd.DataFrame:
+def weigh_partition(pairs: Pairs, gammas: dict[str, np.ndarray], model: dict) -> pd.DataFrame:
     """The second half of :func:`score_partition`, for pairs whose gammas are already known.
 
     ``pairs`` needs only the term frequencies and strong identifiers; record keys are carried
@@ -112,34 +167,35 @@ def weigh_partition(pairs: pd.DataFrame, gammas: dict[str, np.ndarray], model: d
     """
     settings = model_settings(model)
     weights = comparison_weights(pairs, gammas, model)
-    total = np.full(len(pairs), prior_weight(model))
+    n = len(next(iter(gammas.values())))
+    total = np.full(n, prior_weight(model))
     for weight, adjust in weights.values():
         total += weight + adjust
     probability = 1.0 / (1.0 + np.exp2(-total))
-    tier = np.full(len(pairs), TIER_MODEL, dtype=object)
-    strong = np.zeros(len(pairs), dtype=bool)
+    tier = np.full(n, TIER_MODEL, dtype=object)
+    strong = np.zeros(n, dtype=bool)
     for i in range(len(settings.strong_identifiers)):
-        left, right = pairs[f"strong__{i}_l"].to_numpy(), pairs[f"strong__{i}_r"].to_numpy()
+        left, right = np.asarray(pairs[f"strong__{i}_l"]), np.asarray(pairs[f"strong__{i}_r"])
         strong |= (left == right) & (left != 0)
-    guarded = np.zeros(len(pairs), dtype=bool)
+    guarded = np.zeros(n, dtype=bool)
     for name in settings.guards:
         guarded |= gammas[_comparison_id(settings, name)] == 0
     tier[strong], probability[strong] = TIER_IDENTIFIER, 1.0
     tier[guarded], probability[guarded] = TIER_GUARD, 0.0
-    out = {key: pairs[key].to_numpy() for key in ("record_key_l", "record_key_r") if key in pairs}
+    out = {key: pairs[key] for key in ("record_key_l", "record_key_r") if key in pairs}
     out.update({"match_weight": total, "match_probability": probability, "match_tier": tier})
     out.update({f"gamma_{cid}": g for cid, g in gammas.items()})
-    return pd.DataFrame(out, index=pairs.index)
+    return pd.DataFrame(out, index=pairs.index if isinstance(pairs, pd.DataFrame) else None)
 
 
-def weighing_columns(prepared: pd.DataFrame) -> list[str]:
+def weighing_columns(prepared: Prepared) -> list[str]:
     """The prepared columns :func:`weigh_partition` reads."""
-    return [c for c in prepared.columns if c.startswith("strong__") or c.endswith("__tf")]
+    return [c for c in prepared.features if c.startswith("strong__") or c.endswith("__tf")]
 
 
-def matching_columns(prepared: pd.DataFrame) -> list[str]:
+def matching_columns(prepared: Prepared) -> list[str]:
     """The prepared columns :func:`score_partition` reads, all but the record key."""
-    return [c for c in prepared.columns if c != "record_key"]
+    return list(prepared.features)
 
 
 def prior_weight(model: dict) -> float:
