@@ -220,15 +220,29 @@ def status(project_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
-    table = Table("run", "command", "status", "started", "finished", "stages", title="runs")
+    table = Table(title="runs")
+    table.add_column("run", no_wrap=True)
+    for name in ("command", "status", "started (UTC)", "took", "stages"):
+        table.add_column(name)
     for r in info["runs"]:
-        stages = ", ".join(f"{s['stage']}:{s['status']}" for s in r["stages"])
-        table.add_row(r["run_id"], r["command"], r["status"], r["started_at"], r["finished_at"] or "", stages)
+        stages = " ".join(s["stage"] if s["status"] == "done" else f"{s['stage']} ({s['status']})"
+                          for s in sorted(r["stages"], key=lambda s: s["position"]))
+        table.add_row(r["run_id"], r["command"], r["status"], r["started_at"][:19].replace("T", " "),
+                      _took(r["started_at"], r["finished_at"]), stages)
     out.print(table)
     counts = Table("what", "rows", title="workspace")
     for k, v in info["counts"].items():
         counts.add_row(k, f"{v:,}")
     out.print(counts)
+
+
+def _took(started: str, finished: str | None) -> str:
+    if not finished:
+        return "running"
+    from datetime import datetime
+
+    seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}min"
 
 
 @main.command()
