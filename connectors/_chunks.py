@@ -60,7 +60,7 @@ def _chunk(rows: list[Row], rejects: list[Reject], fixed: list[str]) -> Chunk:
     # object dtype keeps values as read: ids stay ints (no float rounding), None stays None.
     frame = pd.DataFrame([row.values for row in rows], columns=list(names), dtype="object")
     frame = frame.astype("object").where(frame.notna(), None)
-    frame[SOURCE_REF] = [row.ref for row in rows]
+    frame[SOURCE_REF] = pd.Series([row.ref for row in rows], index=frame.index, dtype="object")
     if not rejects:
         return Chunk(frame)
     bad = pd.DataFrame([[r.ref, r.reason, r.value, r.detail] for r in rejects], columns=REJECT_COLUMNS, dtype="object")

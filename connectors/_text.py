@@ -64,10 +64,13 @@ def shown(text: str) -> str:
 def sniff_encoding(path: Path, declared: str) -> tuple[str, int]:
     """The encoding to read ``path`` with and the length of its BOM.
 
-    A BOM wins over the declared encoding (it is the writer's own word). ``auto`` asks
-    charset-normalizer. A head full of bytes the encoding rejects, with no character it
-    accepts beyond ASCII, is the wrong code page for the whole file: InputError with a hint.
-    A few bad bytes among good ones are left to the rows they sit in (``bad_encoding``).
+    A BOM wins over the declared encoding (it is the writer's own word). ``auto`` takes UTF-8
+    when the head reads as UTF-8, or holds characters only UTF-8 writes that way (a few bad
+    lines in a UTF-8 file are rejected, not guessed at), and otherwise asks charset-normalizer
+    (Windows-1252 when it has no answer).
+    A head full of bytes the encoding rejects, with no character it accepts beyond ASCII, is
+    the wrong code page for the whole file: InputError with a hint. A few bad bytes among good
+    ones are left to the rows they sit in (``bad_encoding``).
     """
     require_file(path)
     try:
@@ -81,16 +84,24 @@ def sniff_encoding(path: Path, declared: str) -> tuple[str, int]:
             return encoding, len(bom)
     if b"\x00" in head:
         raise InputError(f"{path}: not a text file (NUL bytes: binary data, or UTF-16 without a BOM)")
-    encoding = (_guess(head) or "utf-8") if declared == "auto" else declared
-    text = codecs.getincrementaldecoder(encoding)(errors="surrogateescape").decode(head, final=whole)
-    bad = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
-    good = sum(1 for ch in text if ch > "\x7f") - bad
+    encoding = declared
+    if declared == "auto":
+        bad, good = _read_counts(head, "utf-8", whole)
+        encoding = "utf-8" if good or not bad else (_guess(head) or "cp1252")
+    bad, good = _read_counts(head, encoding, whole)
     if bad and not good:
         guess = _guess(head)
         same = guess in (None, codecs.lookup(encoding).name)
         hint = "" if same else f"; it looks like {guess}: set encoding: {guess}"
         raise InputError(f"{path}: not {encoding} text{hint}")
     return encoding, 0
+
+
+def _read_counts(head: bytes, encoding: str, whole: bool) -> tuple[int, int]:
+    """Characters of ``head`` the encoding rejects, and those beyond ASCII it accepts."""
+    text = codecs.getincrementaldecoder(encoding)(errors="surrogateescape").decode(head, final=whole)
+    bad = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+    return bad, sum(1 for ch in text if ch > "\x7f") - bad
 
 
 def open_text(path: Path, encoding: str) -> IO[str]:
