@@ -1,8 +1,8 @@
 """Blocking: which pairs of records are worth comparing, generated in bounded chunks.
 
 Each rule gives every record a 64-bit key (0 when any term is missing, so missing values never
-block together). Records are sorted by key once; pairs are generated from the sorted order in
-chunks of about ``chunk_pairs``, so a rule with many millions of pairs never sits in memory at
+block together). Records sharing a key with another are sorted by block once; pairs are
+generated from that order in chunks of about ``chunk_pairs``, so a rule with many millions of pairs never sits in memory at
 once. A pair an earlier rule already produced is dropped, so every candidate pair is scored
 exactly once, and blocks above ``max_block_size`` records are skipped and reported.
 """
@@ -56,8 +56,8 @@ class RulePlan:
     """A rule's records sorted by key, and how many pairs each sorted position opens."""
 
     name: str
-    keys: np.ndarray  # block number per record (int32); 0 where not blocked, also in skipped blocks
-    order: np.ndarray  # record indices sorted by key (blocked records only)
+    keys: np.ndarray  # block number per record (int32); 0 where alone, not blocked or in a skipped block
+    order: np.ndarray  # indices of the records in blocks of two or more, block by block
     opens: np.ndarray  # pairs each sorted position forms with the later members of its block
     blocks: int
     largest_block: int
@@ -71,24 +71,27 @@ class RulePlan:
 
 
 def plan_rule(name: str, keys: np.ndarray, max_block_size: int) -> RulePlan:
-    """Sort a rule's records by key and count its pairs; blocks above the limit are dropped."""
-    blocked = np.flatnonzero(keys)
-    order = blocked[np.argsort(keys[blocked], kind="stable")]
-    sorted_keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if len(order) else np.zeros(0, int)
-    sizes = np.diff(np.r_[starts, len(order)])
+    """Group a rule's records by key and count its pairs; blocks above the limit are dropped.
+
+    Keys are counted with a hash table, so only the records sharing a block with another (often
+    a small part: one e-mail address per customer) are sorted; records alone form no pair.
+    """
+    codes, uniques = pd.factorize(keys)
+    sizes = np.bincount(codes[keys != 0], minlength=len(uniques))  # key 0 (missing) forms no block
     big = sizes > max_block_size
     skipped = int((sizes[big] * (sizes[big] - 1) // 2).sum())
-    if big.any():
-        in_big = np.repeat(big, sizes)
-        order, sizes = order[~in_big], sizes[~big]
-    # int32 block numbers and positions: a rule's plan costs 12 bytes a record.
-    block = np.zeros(len(keys), dtype=np.int32)
-    block[order] = np.repeat(np.arange(1, len(sizes) + 1, dtype=np.int32), sizes)
-    ends = np.repeat(np.cumsum(sizes), sizes)
-    opens = ends - np.arange(len(order)) - 1
-    return RulePlan(name, block, order.astype(np.int32), opens.astype(np.int32), int(len(sizes)),
-                    int(sizes.max()) if len(sizes) else 0, int(big.sum()), skipped)
+    shared = np.flatnonzero((sizes > 1) & ~big)
+    number = np.zeros(len(sizes), dtype=np.int32)
+    number[shared] = np.arange(1, len(shared) + 1, dtype=np.int32)
+    # int32 block numbers and positions: a rule's plan costs 4 bytes a record, 8 more a record in a block.
+    block = number[codes]
+    members = np.flatnonzero(block)
+    order = members[np.argsort(block[members], kind="stable")].astype(np.int32)
+    kept = sizes[shared]
+    opens = (np.repeat(np.cumsum(kept), kept) - np.arange(len(order)) - 1).astype(np.int32)
+    allowed = (sizes > 0) & ~big
+    return RulePlan(name, block, order, opens, int(allowed.sum()), int(sizes[allowed].max(initial=0)),
+                    int(big.sum()), skipped)
 
 
 def rule_name(rule: tuple[BlockingTerm, ...]) -> str:

@@ -23,8 +23,9 @@ from rules.match.settings import Comparison
 #: Gamma of a pair where either value is missing.
 MISSING = -1
 
-Sides = Callable[[str], tuple[np.ndarray, np.ndarray]]
-"""Given a feature name, the left and right arrays of that feature for every pair (text may be Arrow)."""
+Sides = Callable[..., tuple[np.ndarray, np.ndarray]]
+"""``sides(feature)``: the left and right arrays of a feature for every pair (text may be Arrow);
+``sides(feature, rows)``: the same for the pairs at ``rows`` only."""
 
 
 def column(comparison: Comparison, feature: str) -> str:
@@ -81,8 +82,8 @@ def similarity(sides: Sides, code: str, text: str, rows: np.ndarray,
         return out
     key = hl[idx] ^ (hr[idx] * np.uint64(0x9E3779B97F4A7C15))
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    tl, tr = sides(text)
-    scores = process.cpdist(np.asarray(tl.take(idx[first])), np.asarray(tr.take(idx[first])), scorer=scorer,
+    tl, tr = sides(text, idx[first])
+    scores = process.cpdist(np.asarray(tl), np.asarray(tr), scorer=scorer,
                             workers=-1, dtype=np.float32, score_cutoff=cutoff)
     out[idx] = scores[inverse] / scale
     return out

@@ -75,8 +75,9 @@ def constrained_clusters(keys: Keys, left: np.ndarray, right: np.ndarray, streng
 
 def oversized(labels: np.ndarray, ids: Keys, max_size: int) -> list[str]:
     """Cluster ids with more than ``max_size`` records: held for review instead of merged."""
-    sizes = np.bincount(labels)
-    big = np.flatnonzero(sizes > max_size)
+    big = np.flatnonzero(np.bincount(labels) > max_size)
+    if not len(big):
+        return []
     first = np.unique(labels, return_index=True)[1]
     return sorted(np.asarray(ids.take(first[big]), dtype=object).tolist())
 

@@ -30,26 +30,30 @@ TF_TABLE_SIZE = 5_000
 _M_FLOOR = 1e-6
 
 
+def pack(gammas: dict[str, np.ndarray]) -> np.ndarray:
+    """Each pair's gammas packed into one int64, four bits per comparison (gamma + 1)."""
+    packed = np.zeros(len(next(iter(gammas.values()))), dtype=np.int64)
+    for i, g in enumerate(gammas.values()):
+        packed |= (g.astype(np.int64) + 1) << (4 * i)
+    return packed
+
+
 @dataclass
 class Patterns:
     """Distinct gamma patterns and how many pairs have each.
 
-    A pattern is packed into one int64, four bits per comparison (gamma + 1), so counting
-    millions of pairs is one integer ``np.unique``; :attr:`gammas` unpacks the distinct ones.
+    A pattern is an int64 made by :func:`pack`, so counting millions of pairs is one integer
+    ``np.unique``; :attr:`gammas` unpacks the distinct ones.
     """
 
+    n_comparisons: int = 0
     codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    n_comparisons: int = 0
 
-    def add(self, gammas: dict[str, np.ndarray]) -> None:
-        """Fold a partition's gammas into the counts."""
-        self.n_comparisons = len(gammas)
-        packed = np.zeros(len(next(iter(gammas.values()))), dtype=np.int64)
-        for i, g in enumerate(gammas.values()):
-            packed |= (g.astype(np.int64) + 1) << (4 * i)
+    def count(self, packed: np.ndarray) -> None:
+        """Add packed patterns (:func:`pack`) to the counts."""
         codes, counts = np.unique(packed, return_counts=True)
-        self.merge(Patterns(codes, counts, self.n_comparisons))
+        self.merge(Patterns(self.n_comparisons, codes, counts))
 
     def merge(self, other: Patterns) -> None:
         """Add another set of counts to this one."""

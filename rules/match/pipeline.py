@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -13,7 +17,7 @@ import pyarrow as pa
 
 from rules.match import blocking, graph
 from rules.match.features import Columns
-from rules.match.model import Patterns, estimate_u, new_model, tf_tables, train, with_settings
+from rules.match.model import Patterns, estimate_u, new_model, pack, tf_tables, train, with_settings
 from rules.match.scoring import (TIER_GUARD, Prepared, compare_partition, matching_columns, pair_columns,
                                  prepare, score_partition, weigh_partition, weighing_columns)
 from rules.match.settings import FIELD_ALIASES, MatchSettings
@@ -23,6 +27,9 @@ Progress = Callable[[str, int, "int | None"], None]
 
 #: Candidate pairs whose gammas training keeps for scoring (about 20 bytes each).
 _STORED_PAIRS_LIMIT = 20_000_000
+
+#: glibc, whose ``malloc_trim`` returns freed heap pages to the system (None elsewhere).
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
 
 #: Tiers of pairs stewards decided.
 TIER_MUST_LINK, TIER_CANNOT_LINK = "must_link", "cannot_link"
@@ -82,10 +89,9 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
         plans = blocking.plan(cols, settings)
         sources = blocking.source_codes(records, settings)
         frequent = tf_tables(cols, settings) if model is None else {}
-        # The factorised fields are no longer needed: free them, and hand what Arrow held for
-        # them back to the system, before pairs are made.
+        # The factorised fields are no longer needed: free them before pairs are made.
         del cols
-        pa.default_memory_pool().release_unused()
+        _release_memory()
     stats["blocking"] = [{"rule": p.name, "pairs": p.pairs, "largest_block": p.largest_block,
                           "oversized_blocks": p.oversized_blocks, "skipped_pairs": p.skipped_pairs} for p in plans]
     stats["warnings"] += [f"blocking rule {p.name!r}: {p.oversized_blocks} block(s) above max_block_size="
@@ -106,23 +112,13 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
     with _stage(stats, "score"):
         chunks = _stored_chunks(prepared, store, model, report) if store is not None else \
             _scored_chunks(prepared, plans, sources, settings, model, report)
-        # Kept pairs travel as frames without record keys, their positions beside them.
-        kept, at, guarded, scored = [], [np.zeros((0, 2), dtype=np.int64)], [cannot], 0
-        for left, right, result in chunks:
-            scored += len(result)
-            keep = result["match_probability"].to_numpy() >= settings.thresholds.review
-            kept.append(result[keep])
-            at.append(np.column_stack([left[keep], right[keep]]))
-            guard = (result["match_tier"] == TIER_GUARD).to_numpy()
-            guarded.append(np.column_stack([left[guard], right[guard]]))
-        pairs, at = _apply_decisions(kept, np.concatenate(at), prepared, model, must, cannot)
+        pairs, at, forbidden, stats["pairs_scored"] = _kept(chunks, settings.thresholds.review, cannot)
+        pairs, at = _apply_decisions(pairs, at, prepared, model, must, cannot)
         keys = prepared.record_key
         pairs.insert(0, "record_key_r", keys.take(at[:, 1]))
         pairs.insert(0, "record_key_l", keys.take(at[:, 0]))
-        # A guard forbids a cluster, not only a pair: no chain of links may join the two records.
-        forbidden = np.concatenate(guarded)
-        del prepared, plans, store, chunks  # clustering needs positions only: free the keys first
-    stats["pairs_scored"] = scored
+        del prepared, plans, store, chunks  # clustering needs positions only: free the features first
+        _release_memory()
 
     with _stage(stats, "cluster"):
         probability = pairs["match_probability"].to_numpy()
@@ -144,41 +140,40 @@ def _train(prepared: Prepared, plans: list[blocking.RulePlan], sources: np.ndarr
     """
     model = new_model(settings)
     comparisons = settings.comparisons()
-    random_pairs = Patterns()
     # Pair frames inside the stage leave the record keys out: only kept pairs need them.
     columns = matching_columns(prepared)
-    sample, left, right = _random_pairs(prepared, settings, sources)
-    for start in range(0, len(left), settings.chunk_pairs):
-        chunk = slice(start, start + settings.chunk_pairs)
-        random_pairs.add(compare_partition(pair_columns(sample, left[chunk], right[chunk], columns), comparisons))
-        report("train: u from random pairs", random_pairs.total, len(left))
-    estimate_u(random_pairs, model)
+    # The random pairs for u and the candidate pairs are compared on both cores at once: the
+    # work is NumPy, Arrow and rapidfuzz, which release the GIL.
+    with ThreadPoolExecutor(1) as pool:
+        random_pairs = pool.submit(_random_pair_patterns, prepared, settings, sources, columns)
 
-    # A rule's EM session sees every pair the rule blocks together, also those an earlier rule
-    # produced first: the pairs a rule adds on its own are biased (e.g. none of a postcode rule's
-    # new pairs agree on last name when a last-name rule came first).
-    rules = settings.blocking_rules()
-    patterns = [Patterns() for _ in rules]
-    candidates = Patterns()
-    for j in range(len(rules)):
-        for left, right in _chunks(plans, j, sources, settings, report, "train: compare candidate pairs"):
-            gammas = compare_partition(pair_columns(prepared, left, right, columns), comparisons)
-            candidates.add(gammas)
-            patterns[j].add(gammas)
-            for i in range(j + 1, len(rules)):
-                key = plans[i].keys[left]
-                also = (key == plans[i].keys[right]) & (key != 0)
-                if also.any():
-                    patterns[i].add({c: g[also] for c, g in gammas.items()})
-            if store is not None:
-                store.append((left, right, gammas))
+        # A rule's EM session sees every pair the rule blocks together, also those an earlier rule
+        # produced first: the pairs a rule adds on its own are biased (e.g. none of a postcode rule's
+        # new pairs agree on last name when a last-name rule came first).
+        rules = settings.blocking_rules()
+        patterns = [Patterns(len(comparisons)) for _ in rules]
+        candidates = Patterns(len(comparisons))
+        for j in range(len(rules)):
+            for left, right in _chunks(plans, j, sources, settings, report, "train: compare candidate pairs"):
+                gammas = compare_partition(pair_columns(prepared, left, right, columns), comparisons)
+                packed = pack(gammas)
+                candidates.count(packed)
+                patterns[j].count(packed)
+                for i in range(j + 1, len(rules)):
+                    key = plans[i].keys[left]
+                    also = (key == plans[i].keys[right]) & (key != 0)
+                    if also.any():
+                        patterns[i].count(packed[also])
+                if store is not None:
+                    store.append((left, right, gammas))
+        estimate_u(random_pairs.result(), model)
     sessions = []
     for plan, rule, counted in zip(plans, rules, patterns):
         blocked = {FIELD_ALIASES.get(t.field, t.field) for t in rule}
         sessions.append((plan.name, counted, np.array([c.field not in blocked for c in comparisons])))
-    labelled = Patterns()
+    labelled = Patterns(len(comparisons))
     if len(must):
-        labelled.add(compare_partition(pair_columns(prepared, must[:, 0], must[:, 1], columns), comparisons))
+        labelled.count(pack(compare_partition(pair_columns(prepared, must[:, 0], must[:, 1], columns), comparisons)))
     train(model, sessions, candidates, labelled, _possible_pairs(len(prepared), sources), settings.em_max_iterations)
     return model
 
@@ -195,31 +190,54 @@ def _scored_chunks(prepared: Prepared, plans: list[blocking.RulePlan], sources: 
 
 def _stored_chunks(prepared: Prepared, store: list, model: dict, report: Progress
                    ) -> Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame]]:
-    """Candidate pairs whose gammas training kept, weighed with the trained model."""
+    """Candidate pairs whose gammas training kept, weighed with the trained model (and dropped from ``store``)."""
     columns = weighing_columns(prepared)
     total, done = sum(len(left) for left, _, _ in store), 0
-    for left, right, gammas in store:
+    store.reverse()
+    while store:
+        left, right, gammas = store.pop()
         yield left, right, weigh_partition(pair_columns(prepared, left, right, columns), gammas, model)
         done += len(left)
         report("score", done, total)
 
 
-def _apply_decisions(kept: list[pd.DataFrame], at: np.ndarray, prepared: Prepared, model: dict,
+def _kept(chunks: Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame]], review: float, cannot: np.ndarray
+          ) -> tuple[pd.DataFrame | None, np.ndarray, np.ndarray, int]:
+    """The scored pairs at or above the ``review`` probability, without record keys (None when no
+    pair was scored), and their record positions; the pairs a guard forbids, with the ``cannot``
+    pairs; how many pairs were scored.
+
+    A guard forbids a cluster, not only a pair: no chain of links may join the two records.
+    """
+    kept, at, guarded, scored = [], [np.zeros((0, 2), dtype=np.int32)], [cannot], 0
+    for left, right, result in chunks:
+        scored += len(result)
+        keep = result["match_probability"].to_numpy() >= review
+        kept.append(result[keep])
+        at.append(np.column_stack([left[keep], right[keep]]))
+        guard = (result["match_tier"] == TIER_GUARD).to_numpy()
+        guarded.append(np.column_stack([left[guard], right[guard]]))
+    pairs = pd.concat(kept, ignore_index=True) if kept else None
+    return pairs, np.concatenate(at), np.concatenate(guarded), scored
+
+
+def _apply_decisions(kept: pd.DataFrame | None, at: np.ndarray, prepared: Prepared, model: dict,
                      must: np.ndarray, cannot: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """All kept pairs (at record positions ``at``), with steward decisions overriding the scores.
 
     Must-link pairs link and cannot-link pairs never do, whatever the model says; both keep
     their scores and levels as evidence. Returns the pairs and their positions.
     """
+    if kept is not None and not len(must) + len(cannot):
+        return kept, at
+    # Scored even when there are none: they give the frame its columns when no pair was kept.
     decided = []
     for tier, probability, idx in ((TIER_MUST_LINK, 1.0, must), (TIER_CANNOT_LINK, 0.0, cannot)):
         scored = score_partition(pair_columns(prepared, idx[:, 0], idx[:, 1], matching_columns(prepared)), model)
         scored["match_probability"], scored["match_tier"] = probability, tier
         decided.append(scored)
-    pairs = pd.concat([*decided, *kept], ignore_index=True)
+    pairs = pd.concat([*decided, *([] if kept is None else [kept])], ignore_index=True)
     at = np.concatenate([must, cannot, at])
-    if not len(must) + len(cannot):
-        return pairs, at
     # Decisions come first, so they win over the model's score of the same pair.
     first = ~pd.DataFrame(at).duplicated().to_numpy()
     return pairs[first].reset_index(drop=True), at[first]
@@ -234,6 +252,18 @@ def _chunks(plans: list[blocking.RulePlan], index: int, sources: np.ndarray | No
         yield left, right
         done += raw
         report(stage, done, total)
+
+
+def _random_pair_patterns(prepared: Prepared, settings: MatchSettings, sources: np.ndarray | None,
+                          columns: list[str]) -> Patterns:
+    """The level patterns of the random pairs u is estimated from."""
+    comparisons = settings.comparisons()
+    counted = Patterns(len(comparisons))
+    sample, left, right = _random_pairs(prepared, settings, sources)
+    for start in range(0, len(left), settings.chunk_pairs):
+        chunk = slice(start, start + settings.chunk_pairs)
+        counted.count(pack(compare_partition(pair_columns(sample, left[chunk], right[chunk], columns), comparisons)))
+    return counted
 
 
 def _random_pairs(prepared: Prepared, settings: MatchSettings, sources: np.ndarray | None
@@ -267,12 +297,23 @@ def _pair_indices(record_keys: pd.Series, *decided: pd.DataFrame | None) -> list
     out = []
     for pairs in decided:
         if index is None or pairs is None or pairs.empty:
-            out.append(np.zeros((0, 2), dtype=np.int64))
+            out.append(np.zeros((0, 2), dtype=np.int32))
             continue
         left, right = index.get_indexer(pairs["record_key_l"]), index.get_indexer(pairs["record_key_r"])
         ok = (left >= 0) & (right >= 0) & (left != right)
-        out.append(np.column_stack([np.minimum(left, right)[ok], np.maximum(left, right)[ok]]))
+        out.append(np.column_stack([np.minimum(left, right)[ok], np.maximum(left, right)[ok]]).astype(np.int32))
     return out
+
+
+def _release_memory() -> None:
+    """Hand what Arrow and the C allocator hold for freed buffers back to the system.
+
+    The peak of the run is what matters to a user, and freed blocks the allocators keep count
+    in it as much as live ones.
+    """
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 @contextmanager

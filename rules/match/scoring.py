@@ -8,7 +8,7 @@ run it per block partition unchanged (e.g. Spark's ``applyInPandas``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,25 +72,51 @@ def prepare(records: pd.DataFrame | fx.Columns, settings: MatchSettings,
     return Prepared(keys.array if isinstance(keys.dtype, pd.ArrowDtype) else keys.to_numpy(object), out)
 
 
-def pair_columns(prepared: Prepared, left: np.ndarray, right: np.ndarray,
-                 columns: list[str] | None = None) -> dict[str, np.ndarray]:
+class PairColumns(Mapping[str, "np.ndarray | pa.Array"]):
     """The pairs ``(left[i], right[i])`` with both records' keys side by side (``_l``/``_r``), as arrays.
 
-    ``columns`` limits them to some prepared columns.
+    A column is looked up when read, not kept (a comparison keeps the few it reads while it
+    runs), and :meth:`at` gives a column for some pairs only: a fuzzy comparison reads the text
+    of the distinct pairs it scores, not of every pair.
     """
-    data = {}
-    # Features derived from one field share its codes: each field's codes are looked up once.
-    codes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for name in prepared.columns if columns is None else columns:
-        feature = prepared.features.get(name)
+
+    def __init__(self, prepared: Prepared, left: np.ndarray, right: np.ndarray, columns: list[str] | None = None):
+        self._prepared, self._positions = prepared, {"_l": left, "_r": right}
+        self._names = {f"{name}{side}": name for name in (prepared.columns if columns is None else columns)
+                       for side in ("_l", "_r")}
+        # Features derived from one field share its codes: each field's codes are looked up once.
+        self._codes: dict[tuple[int, str], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names
+
+    def __getitem__(self, key: str) -> np.ndarray | pa.Array:
+        return self.at(key)
+
+    def at(self, key: str, rows: np.ndarray | None = None) -> np.ndarray | pa.Array:
+        """Column ``key`` for the pairs at ``rows`` (all pairs when None)."""
+        name, side = self._names[key], key[-2:]
+        feature = self._prepared.features.get(name)
         if feature is None:
-            data[f"{name}_l"], data[f"{name}_r"] = prepared.record_key.take(left), prepared.record_key.take(right)
-            continue
-        if id(feature.codes) not in codes:
-            codes[id(feature.codes)] = feature.codes[left], feature.codes[right]
-        code_l, code_r = codes[id(feature.codes)]
-        data[f"{name}_l"], data[f"{name}_r"] = feature.lookup(code_l), feature.lookup(code_r)
-    return data
+            positions = self._positions[side]
+            return self._prepared.record_key.take(positions if rows is None else positions[rows])
+        field = (id(feature.codes), side)
+        if field not in self._codes:
+            self._codes[field] = feature.codes[self._positions[side]]
+        codes = self._codes[field]
+        return feature.lookup(codes if rows is None else codes[rows])
+
+
+def pair_columns(prepared: Prepared, left: np.ndarray, right: np.ndarray,
+                 columns: list[str] | None = None) -> PairColumns:
+    """The pairs ``(left[i], right[i])`` as :class:`PairColumns`; ``columns`` limits them to some prepared columns."""
+    return PairColumns(prepared, left, right, columns)
 
 
 def pair_frame(prepared: Prepared, left: np.ndarray, right: np.ndarray, columns: list[str] | None = None
@@ -108,18 +134,31 @@ Pairs = pd.DataFrame | Mapping[str, np.ndarray | pa.Array]
 """Candidate pairs: a pair frame, or the same columns as arrays (:func:`pair_columns`)."""
 
 
-def _array(values: object) -> np.ndarray | pa.Array:
-    """A pair column as NumPy, or as Arrow when it is Arrow text (Python strings only where needed)."""
-    return values if isinstance(values, pa.Array) else np.asarray(values)
+def _array(pairs: Pairs, key: str, rows: np.ndarray | None) -> np.ndarray | pa.Array:
+    """A pair column (for the pairs at ``rows`` only, unless None) as NumPy, or as Arrow when it is
+    Arrow text (Python strings only where needed)."""
+    if isinstance(pairs, PairColumns):
+        return pairs.at(key, rows)
+    values = pairs[key]
+    values = values if isinstance(values, pa.Array) else np.asarray(values)
+    return values if rows is None else values.take(rows)
 
 
 def compare_partition(pairs: Pairs, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
     """The gamma (level) of every pair for every comparison."""
     out = {}
     for c in comparisons:
-        def sides(feature: str, c: Comparison = c) -> tuple[np.ndarray, np.ndarray]:
+        # A comparison reads a feature several times; it is kept only while the comparison runs.
+        read: dict[str, tuple[np.ndarray | pa.Array, np.ndarray | pa.Array]] = {}
+
+        def sides(feature: str, rows: np.ndarray | None = None, c: Comparison = c, read: dict = read
+                  ) -> tuple[np.ndarray | pa.Array, np.ndarray | pa.Array]:
             name = column(c, feature)
-            return _array(pairs[f"{name}_l"]), _array(pairs[f"{name}_r"])
+            if rows is not None:
+                return _array(pairs, f"{name}_l", rows), _array(pairs, f"{name}_r", rows)
+            if feature not in read:
+                read[feature] = _array(pairs, f"{name}_l", None), _array(pairs, f"{name}_r", None)
+            return read[feature]
 
         out[c.id] = KINDS[c.kind].gamma(sides, c)
     return out
