@@ -7,7 +7,8 @@ For PostgreSQL and MariaDB, with N synthetic golden contacts in a SQLite workspa
 * ``first``      — ``load_phase`` into an empty CRM: golden records read from the workspace,
   rows built, checksummed, ledger written before and after every batch, ids mapped;
 * ``exists``     — ``load_phase`` with an empty ledger into a CRM that already holds every
-  row (each batch reads the rows back, finds them identical and writes nothing to the CRM);
+  row (each batch is compared with the CRM's rows, found identical, and nothing is written
+  to the CRM);
 * ``unchanged``  — ``load_phase`` again after a committed load: the ledger knows it is done;
 * ``dlt``        — ``dlt`` ``write_disposition="merge"`` of the same rows into PostgreSQL (when dlt
   is installed: ``pip install -e '.[bench]'``; dlt has no MariaDB destination of its own).

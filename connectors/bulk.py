@@ -10,9 +10,14 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
 #: SQLSTATE classes and codes worth a retry: connection lost, serialization failure, deadlock,
@@ -43,14 +48,22 @@ def is_transient(exc: BaseException) -> bool:
     return "database is locked" in str(orig)
 
 
-def bulk_insert(conn: sa.Connection, table: sa.Table, rows: pd.DataFrame) -> None:
-    """Insert ``rows`` (target column names) into ``table`` with the dialect's fastest path."""
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: pd.DataFrame, plain: bool = True) -> bool:
+    """Insert ``rows`` (target column names) into ``table`` with the dialect's fastest path.
+
+    Where that path cannot take the rows as they are (MariaDB's ``LOAD DATA`` warned), a
+    strict multi-row ``INSERT`` runs instead; with ``plain=False`` nothing is inserted and
+    the answer is False.
+    """
     rows = _typed(table, rows)
     dialect = conn.dialect.name
     if dialect == "postgresql":
         _copy(conn, table, rows)
-    elif not (dialect in ("mysql", "mariadb") and not _holds(rows, _MYSQL_NULL) and _load_data(conn, table, rows)):
+    elif not (dialect in ("mysql", "mariadb") and _load_data(conn, table, rows)):
+        if not plain:
+            return False
         conn.execute(sa.insert(table), db_records(rows))
+    return True
 
 
 def select_by_keys(conn: sa.Connection, table: sa.Table, key: str, keys: list[str],
@@ -93,46 +106,58 @@ def _copy(conn: sa.Connection, table: sa.Table, rows: pd.DataFrame) -> None:
     else:
         conn.execute(sa.insert(table), db_records(rows))
         return
-    cursor = conn.connection.driver_connection.cursor()
+    with driver_cursor(conn, statement) as cursor, cursor.copy(statement) as copy:
+        copy.write(encoded)
+
+
+@contextmanager
+def driver_cursor(conn: sa.Connection, what: str) -> Iterator[Any]:
+    """The driver's own cursor on the connection (no per-row result processing), its errors raised as
+    SQLAlchemy would raise them, so callers handle them like any other (``what``: the statement)."""
     try:
-        with cursor.copy(statement) as copy:
-            copy.write(encoded)
-    except conn.dialect.loaded_dbapi.Error as exc:  # raw driver errors, as SQLAlchemy would raise them
-        raise sa.exc.DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error) from None
+        yield conn.connection.driver_connection.cursor()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(what, None, exc, conn.dialect.loaded_dbapi.Error) from None
 
 
-def _arrow_csv(rows: pd.DataFrame) -> bytes | None:
-    """CSV by Arrow's C++ writer (4-5x pandas'): every value quoted, NULL bare, as COPY reads them.
+def _arrow_csv(rows: pd.DataFrame, null: str = "", as_ints: list[str] | None = None) -> pa.Buffer | None:
+    """CSV by Arrow's C++ writer (4-5x pandas'): every value quoted, NULL bare as ``null``.
 
-    None when pyarrow is not installed or a column mixes types Arrow will not guess.
+    ``as_ints`` are boolean columns written as 1/0. None when a column mixes types Arrow will not take.
     """
     try:
-        import pyarrow as pa
-        import pyarrow.csv as pa_csv
-
+        data = pa.Table.from_pandas(rows, preserve_index=False)
+        for col in as_ints or []:
+            data = data.set_column(data.schema.get_field_index(col), col, pc.cast(data[col], pa.int8()))
         buffer = pa.BufferOutputStream()
-        pa_csv.write_csv(pa.Table.from_pandas(rows, preserve_index=False), buffer,
-                         pa_csv.WriteOptions(include_header=False, quoting_style="all_valid"))
-    except (ImportError, ValueError, TypeError, RuntimeError):  # Arrow's errors derive from these
+        pa_csv.write_csv(data, buffer, pa_csv.WriteOptions(include_header=False, quoting_style="all_valid",
+                                                           null_string=null))
+    except (pa.ArrowException, ValueError, TypeError):
         return None
-    return buffer.getvalue().to_pybytes()
+    return buffer.getvalue()
 
 
 def _load_data(conn: sa.Connection, table: sa.Table, rows: pd.DataFrame) -> bool:
     """MariaDB: LOAD DATA LOCAL INFILE; False when the server refuses it or warns about any value.
 
-    LOAD DATA LOCAL turns bad values into warnings (truncated, coerced) instead of errors,
-    so any warning undoes it and the caller's strict multi-row INSERT runs instead.
+    LOAD DATA LOCAL turns bad values (and duplicate keys) into warnings instead of errors, so
+    any warning undoes it and the caller's strict multi-row INSERT runs instead. A quoted
+    ``"NULL"`` is the text NULL, a bare one is NULL.
     """
-    frame = rows.copy()
-    for col in frame.columns:
-        if isinstance(table.c[col].type, sa.Boolean):
+    booleans = [c for c in rows.columns if isinstance(table.c[c].type, sa.Boolean)]
+    encoded = _arrow_csv(rows, _MYSQL_NULL, booleans)
+    if encoded is None:  # pandas writes it, but cannot quote the text NULL apart from NULL
+        if _holds(rows, _MYSQL_NULL):
+            return False
+        frame = rows.copy()
+        for col in booleans:
             frame[col] = frame[col].astype(object).map(lambda v: int(bool(v)), na_action="ignore")
+        encoded = frame.to_csv(index=False, header=False, quoting=csv.QUOTE_MINIMAL, na_rep=_MYSQL_NULL,
+                               lineterminator="\n").encode()
     fd, path = tempfile.mkstemp(suffix=".csv", prefix="crm-migrate-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            frame.to_csv(fh, index=False, header=False, quoting=csv.QUOTE_MINIMAL, na_rep=_MYSQL_NULL,
-                         lineterminator="\n")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(encoded)
         cols = ", ".join(f"`{c}`" for c in rows.columns)
         statement = (f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table.name}` CHARACTER SET utf8mb4 "
                      "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
@@ -164,7 +189,7 @@ def _typed(table: sa.Table, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _holds(rows: pd.DataFrame, marker: str) -> bool:
-    return any((rows[c] == marker).any() for c in rows.columns if rows[c].dtype == object)
+    return any((rows[c] == marker).any() for c in rows.columns if pd.api.types.is_string_dtype(rows[c].dtype))
 
 
 def _quote(conn: sa.Connection, name: str) -> str:

@@ -19,11 +19,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pa_json
 import sqlalchemy as sa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.bulk import bulk_insert, db_records, is_transient, select_by_keys
+from connectors.bulk import bulk_insert, db_records, driver_cursor, is_transient, select_by_keys
 from connectors.crm_schema import loaded_columns, reference_metadata
 from connectors.targets import ENTITIES, BatchPlan, RecordPlan, Target, canonical, row_checksums
 from connectors.urls import make_engine, safe_url
@@ -31,6 +33,11 @@ from migrate.errors import EXIT_USAGE, TargetError
 
 #: Keys per ``IN (...)`` lookup: well under every dialect's bind-parameter limit.
 LOOKUP_CHUNK = 5_000
+#: Dialects that compare a batch with the rows they hold in the database, through a temporary table.
+_STAGED = ("postgresql", "mysql", "mariadb")
+_STAGE = "crm_migrate_stage"
+#: What the comparison with a staged batch returns per existing key.
+_FOUND = pa.schema([("key", pa.string()), ("id", pa.string()), ("same", pa.int64())])
 
 
 class TargetSchemaError(TargetError):
@@ -64,6 +71,7 @@ class TableSpec:
     key: str
     id: str
     columns: dict[str, str]  # reference column -> target column
+    key_index: str | None = None  # the unique index on the external id column
 
     def kinds(self) -> dict[str, tuple[str, int | None]]:
         """Reference column -> (canonical kind, decimal scale) from the target column types."""
@@ -85,6 +93,8 @@ class SqlTarget(Target):
         self.engine = make_engine(url, base_dir, create_dirs=True, bulk_load=True)
         #: Reference tables not created yet (only when opened with ``create=False``, e.g. for a plan).
         self.missing: set[str] = set()
+        #: Entities whose last batch found some of its keys in the target: their next batch looks first.
+        self._found: set[str] = set()
         try:
             self.specs = self._reference(create) if mapping is None else self._mapped(base_dir / mapping)
         except sa.exc.SQLAlchemyError as exc:
@@ -112,7 +122,9 @@ class SqlTarget(Target):
         if problems:
             raise TargetSchemaError(f"{self.describe()} is not in the reference CRM schema: " + "; ".join(problems))
         return {name: TableSpec(name, md.tables[name], "external_id", "id",
-                                {c: c for c in loaded_columns(md.tables[name])}) for name in ENTITIES}
+                                {c: c for c in loaded_columns(md.tables[name])},
+                                None if name in self.missing else _unique_index(inspector, name, "external_id"))
+                for name in ENTITIES}
 
     def _mapped(self, path: Path) -> dict[str, TableSpec]:
         """Reflect the tables a mapping names; every missing table or column is listed at once."""
@@ -139,10 +151,11 @@ class SqlTarget(Target):
             for what, col in [("key", m.key), ("id", m.id), *((f"columns.{r}", c) for r, c in m.columns.items())]:
                 if col not in table.c:
                     problems.append(f"{entity}.{what}: table {m.table!r} has no column {col!r}")
-            if m.key in table.c and not _is_unique(inspector, m.table, m.key):
+            key_index = _unique_index(inspector, m.table, m.key)
+            if m.key in table.c and key_index is None:
                 problems.append(f"{entity}.key: column {m.key!r} of {m.table!r} is not unique; the external id "
                                 "needs a unique index so a rerun finds what was loaded")
-            specs[entity] = TableSpec(entity, table, m.key, m.id, {"external_id": m.key, **m.columns})
+            specs[entity] = TableSpec(entity, table, m.key, m.id, {"external_id": m.key, **m.columns}, key_index)
         if problems:
             raise TargetSchemaError(f"target mapping {path}: " + "; ".join(problems))
         return specs
@@ -191,33 +204,100 @@ class SqlTarget(Target):
     # -- writing -------------------------------------------------------------------------------------
     def write(self, entity: str, rows: pd.DataFrame, sums: pd.Series, record: RecordPlan,
               known: set[str]) -> pd.DataFrame:
-        """Create or update a batch in one transaction; see :meth:`Target.write`."""
+        """Create or update a batch in one transaction; see :meth:`Target.write`.
+
+        While no key of the entity has been found in the target, a batch is first sent whole
+        with the bulk path: if the database takes it, every row is new and no lookup is needed
+        (a first load). A key that exists (or any rejected row) rolls that attempt back and the
+        batch looks its keys up instead.
+        """
         spec = self.specs[entity]
         cols = self._sent(entity, rows)
-        keys = rows["external_id"].tolist()
+        index = pd.Index(rows["external_id"].to_numpy(dtype=object))
+        keys = index.tolist()
+        indexed = rows[cols].set_index(index, drop=False)
         try:
             with self.engine.connect() as conn, conn.begin():
-                before = self._rows(conn, spec, keys, cols)
-                old_sums = self._sums(spec, before, cols)
-                new_sums = dict(zip(keys, sums))
-                changed = [k for k in before.index if old_sums[k] != new_sums[k]]
-                have = set(before.index)  # a set: Index membership costs microseconds per key
-                plan = BatchPlan(new=[k for k in keys if k not in have], changed=changed,
-                                 unchanged=[k for k in before.index if old_sums[k] == new_sums[k]],
-                                 images=_images(before.loc[changed], spec))
-                record(plan)
-                indexed = rows[cols].set_index(rows["external_id"].to_numpy(), drop=False)
-                fresh = indexed if before.empty else indexed.loc[plan.new]  # a first load skips the label lookups
-                ids, failed = self._insert(conn, spec, fresh)
-                failed.update(self._update(conn, spec, indexed.loc[changed]))
-                ids.update(before["_id"].astype(str).to_dict())
+                if entity not in self._found and known.isdisjoint(keys) and self._insert_all(conn, spec, indexed):
+                    plan = BatchPlan(new=keys, changed=[], unchanged=[])
+                    record(plan)
+                    ids, failed = self._new_ids(conn, spec, index), {}
+                else:
+                    found = self._existing(conn, spec, indexed, sums, cols)
+                    (self._found.add if len(found) else self._found.discard)(entity)
+                    plan = self._plan(conn, spec, keys, found, cols)
+                    record(plan)
+                    ids, failed = self._insert(conn, spec, indexed.loc[plan.new])
+                    failed.update(self._update(conn, spec, indexed.loc[plan.changed]))
+                    ids = pd.concat([ids, found["_id"].astype(str)])
         except sa.exc.SQLAlchemyError as exc:
             raise _failure(f"{self.describe()}: {entity}", exc) from None
-        key = pd.Series(keys, dtype=object)
-        bad = key.isin(list(failed))
-        return pd.DataFrame({"external_id": key, "status": np.where(bad, "failed", "success"),
-                             "target_id": key.map(ids).where(~bad, None), "created": key.isin(plan.new) & ~bad,
-                             "reason": key.map(failed)})
+        bad = index.isin(list(failed))
+        return pd.DataFrame({"external_id": index.to_numpy(), "status": np.where(bad, "failed", "success"),
+                             "target_id": ids.reindex(index).where(~bad, None).to_numpy(),
+                             "created": index.isin(plan.new) & ~bad, "reason": index.map(failed).to_numpy()})
+
+    def _existing(self, conn: sa.Connection, spec: TableSpec, rows: pd.DataFrame, sums: pd.Series,
+                  cols: list[str]) -> pd.DataFrame:
+        """The batch's rows the target holds: by key, ``_id`` and ``same`` (identical to what the batch sends).
+
+        PostgreSQL and MariaDB compare in the database (:meth:`_compared`); otherwise, or if the
+        staging table refuses a value, the rows are read and their checksums compared here.
+        """
+        if conn.dialect.name in _STAGED:
+            try:
+                with conn.begin_nested():
+                    return self._compared(conn, spec, rows, cols)
+            except sa.exc.SQLAlchemyError as exc:
+                if is_transient(exc):
+                    raise
+        before = self._rows(conn, spec, rows.index.tolist(), cols)
+        same = self.checksums(spec.entity, before[cols]).to_numpy() == sums.reindex(before.index).to_numpy()
+        return pd.DataFrame({"_id": before["_id"].to_numpy(), "same": same}, index=before.index)
+
+    def _compared(self, conn: sa.Connection, spec: TableSpec, rows: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+        """:meth:`_existing` in the database: the batch goes to a temporary table of the target's column
+        types with the bulk path, and one join says which keys exist and whether every value is equal.
+
+        Only keys, ids and one flag come back, instead of every column of every existing row.
+        """
+        q = conn.dialect.identifier_preparer.quote
+        target = [spec.columns[c] for c in cols]
+        stage = sa.Table(_STAGE, sa.MetaData(), *(sa.Column(c, spec.table.c[c].type) for c in target))
+        postgres = conn.dialect.name == "postgresql"
+        # Named so that only a temporary table can ever be dropped, never a CRM table of that name.
+        drop = f"DROP {'TABLE IF EXISTS pg_temp.' if postgres else 'TEMPORARY TABLE IF EXISTS '}{q(_STAGE)}"
+        conn.exec_driver_sql(drop)
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {q(_STAGE)} AS SELECT {', '.join(q(c) for c in target)} FROM {q(spec.table.name)} "
+            "WHERE 1 = 0")
+        bulk_insert(conn, stage, rows[cols].rename(columns=spec.columns))
+        # Strict equality: byte for byte (MariaDB's collations would call 'Ann' and 'ann ' equal), NULL equal to NULL.
+        equal = (" AND ".join(f"t.{q(c)} IS NOT DISTINCT FROM s.{q(c)}" for c in target) if postgres else
+                 " AND ".join(f"CAST(t.{q(c)} AS BINARY) <=> CAST(s.{q(c)} AS BINARY)" for c in target))
+        # From the batch into the target's unique index, always: right after a bulk load MariaDB's
+        # statistics may still say the target is empty, and it would scan it once per batch row.
+        join, text = ("JOIN", "TEXT") if postgres else ("STRAIGHT_JOIN", "CHAR")
+        hint = f" FORCE INDEX ({q(spec.key_index)})" if spec.key_index and not postgres else ""
+        found = _json_rows(conn, {"key": f"s.{q(spec.key)}", "id": f"CAST(t.{q(spec.id)} AS {text})",
+                                  "same": f"CASE WHEN {equal} THEN 1 ELSE 0 END"},
+                           f"FROM {q(_STAGE)} s {join} {q(spec.table.name)} t{hint} "
+                           f"ON t.{q(spec.key)} = s.{q(spec.key)}", _FOUND)
+        conn.exec_driver_sql(drop)
+        return pd.DataFrame({"_id": found["id"].to_numpy(zero_copy_only=False),
+                             "same": found["same"].to_numpy(zero_copy_only=False).astype(bool)},
+                            index=found["key"].to_numpy(zero_copy_only=False))
+
+    def _plan(self, conn: sa.Connection, spec: TableSpec, keys: list[str], found: pd.DataFrame,
+              cols: list[str]) -> BatchPlan:
+        """What a batch does, given which of its keys the target holds and which of those differ (``found``)."""
+        if found.empty:
+            return BatchPlan(new=keys, changed=[], unchanged=[])
+        have = set(found.index)  # a set: Index membership costs microseconds per key
+        changed = found.index[~found["same"].to_numpy()].tolist()
+        images = _images(self._rows(conn, spec, changed, cols), spec) if changed else {}
+        return BatchPlan(new=[k for k in keys if k not in have], changed=changed,
+                         unchanged=found.index[found["same"].to_numpy()].tolist(), images=images)
 
     def _rows(self, conn: sa.Connection, spec: TableSpec, keys: list[str], cols: list[str]) -> pd.DataFrame:
         """Rows among ``keys`` that exist, by external id, in reference column names plus ``_id``."""
@@ -225,15 +305,22 @@ class SqlTarget(Target):
         frame = pd.DataFrame(found, columns=[*cols, "_id"])
         return frame.set_index(frame["external_id"].astype(str).to_numpy())
 
-    def _sums(self, spec: TableSpec, frame: pd.DataFrame, cols: list[str]) -> dict[str, str]:
-        if frame.empty:
-            return {}
-        return self.checksums(spec.entity, frame[cols]).to_dict()
+    def _insert_all(self, conn: sa.Connection, spec: TableSpec, rows: pd.DataFrame) -> bool:
+        """Insert every row with the bulk path in a savepoint; False (and nothing inserted) if any is refused."""
+        try:
+            with conn.begin_nested():
+                if bulk_insert(conn, spec.table, rows.rename(columns=spec.columns), plain=False):
+                    return True
+        except sa.exc.SQLAlchemyError as exc:
+            if is_transient(exc):
+                raise
+        self._found.add(spec.entity)
+        return False
 
-    def _insert(self, conn: sa.Connection, spec: TableSpec, rows: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
-        """Insert new rows with the bulk path; on a rejected row, row by row. Returns ids and failures."""
+    def _insert(self, conn: sa.Connection, spec: TableSpec, rows: pd.DataFrame) -> tuple[pd.Series, dict[str, str]]:
+        """Insert new rows with the bulk path; on a rejected row, row by row. Returns ids by key and failures."""
         if rows.empty:
-            return {}, {}
+            return pd.Series(dtype=object), {}
         target_rows = rows.rename(columns=spec.columns)
         try:
             with conn.begin_nested():
@@ -243,9 +330,24 @@ class SqlTarget(Target):
             if is_transient(exc):
                 raise
             failed = self._one_by_one(conn, sa.insert(spec.table), target_rows, spec.key)
-        done = [k for k in rows.index if k not in failed]
-        return {str(k): str(i) for k, i in select_by_keys(conn, spec.table, spec.key, done, [spec.key, spec.id])}, \
-            failed
+        return self._new_ids(conn, spec, rows.index[~rows.index.isin(list(failed))]), failed
+
+    def _new_ids(self, conn: sa.Connection, spec: TableSpec, keys: pd.Index) -> pd.Series:
+        """Target ids of rows just inserted in the order of ``keys``.
+
+        A counter column (sequence, AUTO_INCREMENT, rowid) numbers rows in insertion order, so
+        when the first and last key's ids are ``len(keys) - 1`` apart nothing else took a
+        number in between and the ids are consecutive: two lookups instead of reading every
+        id back. Otherwise (another writer, a gap, a column the database does not count) they
+        are read back.
+        """
+        if len(keys) and spec.table.autoincrement_column is spec.table.c[spec.id]:
+            ends = dict(select_by_keys(conn, spec.table, spec.key, [keys[0], keys[-1]], [spec.key, spec.id]))
+            first, last = int(ends[keys[0]]), int(ends[keys[-1]])
+            if last - first == len(keys) - 1:
+                return pd.Series(np.arange(first, last + 1).astype(str).astype(object), index=keys)
+        found = select_by_keys(conn, spec.table, spec.key, keys.tolist(), [spec.key, spec.id])
+        return pd.Series([str(i) for _, i in found], index=[str(k) for k, _ in found], dtype=object)
 
     def _update(self, conn: sa.Connection, spec: TableSpec, rows: pd.DataFrame) -> dict[str, str]:
         """Update changed rows by external id; on a rejected row, row by row. Returns failures."""
@@ -340,6 +442,34 @@ class SqlTarget(Target):
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
+def _json_rows(conn: sa.Connection, columns: dict[str, str], source: str, schema: pa.Schema) -> pa.Table:
+    """``SELECT columns source`` as an Arrow table, the database joining the rows into one JSON-lines text.
+
+    MariaDB's driver is pure Python: one string per query instead of a Python object per value
+    is what makes reading 50,000 rows cheap. Should MariaDB cut the text short (it is capped
+    at ``max_allowed_packet``), the rows are fetched one by one instead.
+    """
+    pairs = ", ".join(f"'{name}', {expr}" for name, expr in columns.items())
+    with driver_cursor(conn, source) as cursor:
+        if conn.dialect.name == "postgresql":
+            cursor.execute(f"SELECT COUNT(*), string_agg(json_build_object({pairs})::text, chr(10)) {source}")
+        else:
+            cursor.execute("SET SESSION group_concat_max_len = @@max_allowed_packet")
+            cursor.execute(f"SELECT COUNT(*), GROUP_CONCAT(JSON_OBJECT({pairs}) SEPARATOR '\n') {source}")
+        count, text = cursor.fetchone()
+        if not count:
+            return schema.empty_table()
+        try:
+            table = pa_json.read_json(pa.BufferReader(text.encode()),
+                                      parse_options=pa_json.ParseOptions(explicit_schema=schema))
+            if table.num_rows == count:
+                return table
+        except pa.ArrowInvalid:  # the text was cut in the middle of a row
+            pass
+        cursor.execute(f"SELECT {', '.join(columns.values())} {source}")
+        return pa.Table.from_pylist([dict(zip(columns, row)) for row in cursor.fetchall()], schema=schema)
+
+
 def _kind(type_: sa.types.TypeEngine) -> tuple[str, int | None]:
     if isinstance(type_, sa.Boolean):
         return "bool", None
@@ -352,11 +482,13 @@ def _kind(type_: sa.types.TypeEngine) -> tuple[str, int | None]:
     return "text", None
 
 
-def _is_unique(inspector: sa.Inspector, table: str, column: str) -> bool:
-    pk = inspector.get_pk_constraint(table).get("constrained_columns") or []
-    uniques = [u["column_names"] for u in inspector.get_unique_constraints(table)]
-    uniques += [i["column_names"] for i in inspector.get_indexes(table) if i.get("unique")]
-    return [column] == pk or [column] in uniques
+def _unique_index(inspector: sa.Inspector, table: str, column: str) -> str | None:
+    """The name of the unique index (or primary key) on exactly ``column`` ("" if it has none); None: not unique."""
+    pk = inspector.get_pk_constraint(table)
+    if pk.get("constrained_columns") == [column]:
+        return pk.get("name") or "PRIMARY"
+    uniques = [*inspector.get_unique_constraints(table), *(i for i in inspector.get_indexes(table) if i.get("unique"))]
+    return next((u["name"] or "" for u in uniques if u["column_names"] == [column]), None)
 
 
 def _images(frame: pd.DataFrame, spec: TableSpec) -> dict[str, dict[str, Any]]:

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     from migrate.config import TargetConfig
@@ -37,8 +39,9 @@ ENTITIES = ("accounts", "contacts", "addresses", "orders", "invoices", "activiti
 #: Columns of a per-row result frame (Bulk API 2.0 style).
 RESULT_COLUMNS = ("external_id", "status", "target_id", "created", "reason")
 
-#: Canonical text of a missing value in checksums (never a real value).
-_NULL = "\x00"
+#: Canonical text of a missing value in checksums, and the separator of a row's values
+#: (real values holding either are escaped).
+_NULL, _SEP = "\x00", "\x1f"
 
 
 @dataclass
@@ -63,18 +66,24 @@ def results_frame(rows: list[tuple[Any, ...]] | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows or [], columns=list(RESULT_COLUMNS)).astype({"created": bool})
 
 
-def canonical(values: pd.Series, kind: str, scale: int | None = None) -> np.ndarray:
-    """Values as the text a checksum is computed over, the same whether sent or read back.
+def canonical(values: pd.Series, kind: str, scale: int | None = None) -> pa.Array | pa.ChunkedArray:
+    """Values as the text a checksum is computed over, the same whether sent or read back (null stays null).
 
     ``kind`` is the target column's kind (``bool``, ``int``, ``decimal``, ``date``,
     ``text``), so ``True``/``1`` or ``120.5``/``Decimal('120.50')`` give one text.
 
     Example:
-        >>> canonical(pd.Series([120.5, 7]), "decimal", 2).tolist()
+        >>> canonical(pd.Series([120.5, 7]), "decimal", 2).to_pylist()
         ['120.50', '7.00']
     """
-    s = values if values.dtype == object else values.astype(object)
-    na = pd.isna(s).to_numpy()
+    if kind == "text" and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return pa.array(values, type=pa.string(), from_pandas=True)  # already text: one C pass, or none
+    if kind == "bool":
+        try:
+            return pc.if_else(pa.array(values, type=pa.bool_(), from_pandas=True), "1", "0")
+        except (pa.ArrowTypeError, pa.ArrowInvalid):  # not booleans (e.g. 0/1 read back): one by one
+            pass
+    s = values.astype(object)
     if kind == "bool":
         out = s.map(lambda v: "1" if v else "0", na_action="ignore")
     elif kind == "int":
@@ -84,19 +93,46 @@ def canonical(values: pd.Series, kind: str, scale: int | None = None) -> np.ndar
         out = s.map(lambda v: str(Decimal(str(v)).quantize(step, ROUND_HALF_UP)), na_action="ignore")
     elif kind == "date":
         out = s.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v), na_action="ignore")
-    elif pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-        out = s  # already text: skip a million str() calls
     else:
-        out = s.astype(str)
-    return np.where(na, _NULL, out.to_numpy(dtype=object))
+        out = s.map(str, na_action="ignore")
+    return pa.array(out, type=pa.string(), from_pandas=True)
 
 
-def row_checksums(columns: dict[str, np.ndarray], index: pd.Index) -> pd.Series:
-    """One 16-hex-digit checksum per row of canonical text columns (column order matters)."""
-    frame = pd.DataFrame(columns, copy=False)
-    hashed = pd.util.hash_pandas_object(frame, index=False, categorize=False).to_numpy(dtype=np.uint64)
-    text = hashed.astype(">u8").tobytes().hex()  # one C call instead of one format() per row
-    return pd.Series([text[i:i + 16] for i in range(0, len(text), 16)], index=index, dtype=object)
+def row_checksums(columns: dict[str, pa.Array | pa.ChunkedArray], index: pd.Index) -> pd.Series:
+    """One 16-hex-digit checksum per row of canonical text columns (column order matters).
+
+    The columns are joined into one text per row (Arrow, in C++) and hashed once. A row
+    whose values hold the separator or the null marker is joined again with those escaped
+    and a leading double separator, so distinct rows never give the same text.
+    """
+    parts = [pc.fill_null(values, _NULL) for values in columns.values()]
+    joined = pc.binary_join_element_wise(*parts, _SEP)
+    text = joined.to_numpy(zero_copy_only=False)
+    odd = np.zeros(len(text), dtype=bool)
+    if any(_holds_marker(values) for values in columns.values()):  # rare: then find the rows
+        nulls = sum(pc.is_null(values).to_numpy(zero_copy_only=False).astype(np.int64) for values in columns.values())
+        odd = ((pc.count_substring(joined, _SEP).to_numpy(zero_copy_only=False) != len(parts) - 1)
+               | (pc.count_substring(joined, _NULL).to_numpy(zero_copy_only=False) != nulls))
+    if odd.any():
+        mask = pa.array(odd)
+        escaped = [pc.replace_substring(pc.replace_substring(pc.replace_substring(
+            values.filter(mask), "\\", "\\\\"), _SEP, "\\s"), _NULL, "\\0") for values in columns.values()]
+        text[odd] = pc.binary_join_element_wise(_SEP, *(pc.fill_null(v, _NULL) for v in escaped), _SEP).to_numpy(
+            zero_copy_only=False)
+    hashed = pd.util.hash_array(text, categorize=False)
+    hexed = np.frombuffer(hashed.astype(">u8").tobytes().hex().encode(), dtype="S16")
+    return pd.Series(hexed.astype("U16").astype(object), index=index)
+
+
+def _holds_marker(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any text holds the separator or the null marker (one byte scan of Arrow's value buffers)."""
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        data = chunk.buffers()[2]
+        if data is not None:
+            raw = np.frombuffer(data, dtype=np.uint8)
+            if ((raw == ord(_SEP)) | (raw == ord(_NULL))).any():
+                return True
+    return False
 
 
 class Target(abc.ABC):

@@ -12,10 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSON
 
 from connectors.targets import BatchPlan, Target, open_target
 from mappings.canonical import GOLDEN_ATTRIBUTES, LIST_FIELDS
@@ -34,6 +42,15 @@ GOLDEN_ENTITIES = ("accounts", "contacts")
 RELATED_ENTITIES = ("orders", "invoices", "activities")
 RELATED_COLUMNS = ("occurred_on", "amount", "currency", "status")
 BUCKETS = ("created", "updated", "unchanged", "failed", "unprocessed", "skipped")
+#: Golden records read per query (each is one JSON text built by the workspace database).
+GOLDEN_CHUNK = 100_000
+_LIST = pa.list_(pa.string())
+_FLAGS = ("email_opt_in", "do_not_contact")
+T = TypeVar("T")
+#: Golden columns the loader reads (lineage and identifiers are not loaded: decoding them would dominate).
+_GOLDEN_JSON = pa.schema([("golden_id", pa.string()), ("member_count", pa.int64()),
+                          *((a, _LIST if a in LIST_FIELDS else pa.int64() if a in _FLAGS else pa.string())
+                            for a in GOLDEN_ATTRIBUTES if a != "identifiers")])
 
 
 @dataclass
@@ -74,7 +91,9 @@ def assign_phases(project: Project, frame: pd.DataFrame, loaded_phase: pd.Series
             hit = todo
         else:
             try:
-                hit = todo & frame.eval(p.where, engine="python").astype(bool)
+                matches = pd.Series(frame.eval(p.where, engine="python"), index=frame.index)
+                # A missing value never matches (Arrow-backed columns answer NA where Python said False).
+                hit = todo & matches.fillna(False).astype(bool)
             except Exception as exc:  # a predicate is user text: any failure is a config problem
                 raise ConfigError(f"phase {p.name!r}: predicate {p.where!r} failed: {exc}") from None
         result[hit] = p.name
@@ -83,40 +102,115 @@ def assign_phases(project: Project, frame: pd.DataFrame, loaded_phase: pd.Series
 
 
 def golden_frame(ws: Workspace, with_sources: bool = False) -> pd.DataFrame:
-    """Active golden records; with ``with_sources``, also ``source`` (the leading record's) and ``sources``.
+    """Active golden records (Arrow-backed columns); with ``with_sources``, also ``source`` and ``sources``.
 
-    ``sources`` is the sorted, comma-joined set of member sources, so a phase can say
-    ``sources.str.contains('erp')``.
+    ``source`` is the leading record's source; ``sources`` the sorted, comma-joined set of
+    member sources, so a phase can say ``sources.str.contains('erp')``. List attributes
+    (``emails``, ``phones``) are Arrow lists; :func:`decode_lists` makes Python lists of them.
     """
-    # Lineage and identifiers are not loaded: reading and decoding them would dominate a large load.
-    columns = ["golden_id", "member_count", *(a for a in GOLDEN_ATTRIBUTES if a != "identifiers")]
-    query = sa.select(*(golden.c[c] for c in columns)).where(golden.c.status == "active")
-    sql = str(query.compile(ws.engine, compile_kwargs={"literal_binds": True}))
-    with ws.engine.connect() as conn:  # the driver's own cursor: no per-row result processing for 1M rows
-        cursor = conn.connection.driver_connection.cursor()
-        cursor.execute(sql)
-        frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
-    for col in LIST_FIELDS:  # one JSON parse for the whole column instead of one per row
-        frame[col] = json.loads("[" + ",".join(v if isinstance(v, str) else "[]" for v in frame[col]) + "]")
-    for col in ("email_opt_in", "do_not_contact"):
-        frame[col] = frame[col].astype("boolean")
-    if with_sources:
-        members = ws.frame(sa.select(xref.c.golden_id, xref.c.role, records.c.source)
-                           .select_from(xref.join(records, records.c.record_key == xref.c.record_key)))
-        anchor = members[members["role"] == "anchor"].drop_duplicates("golden_id").set_index("golden_id")["source"]
-        joined = members.drop_duplicates(["golden_id", "source"]).sort_values("source").groupby("golden_id")["source"]
-        frame["source"] = frame["golden_id"].map(anchor)
-        frame["sources"] = frame["golden_id"].map(joined.agg(",".join)).fillna("")
-    return frame
+    tables = list(golden_tables(ws))
+    frame = _arrow_frame(pa.concat_tables(tables) if tables else _GOLDEN_JSON.empty_table())
+    return _with_sources(frame, _member_sources(ws)) if with_sources else frame
+
+
+def golden_tables(ws: Workspace) -> Iterator[pa.Table]:
+    """Active golden records in chunks of :data:`GOLDEN_CHUNK`, in ``golden_id`` order, read one chunk ahead.
+
+    The workspace database builds each chunk as one JSON text (a few Python objects instead of
+    one per value) and Arrow's C++ reader parses it; both let go of the GIL, so the next
+    chunk is read while the caller works on this one.
+    """
+    def chunks() -> Iterator[pa.Table]:
+        after = ""
+        while text := _golden_json(ws, after):
+            table = pa_json.read_json(pa.BufferReader(text.encode()),
+                                      parse_options=pa_json.ParseOptions(explicit_schema=_GOLDEN_JSON))
+            after = pc.max(table["golden_id"]).as_py()
+            yield table.sort_by("golden_id")
+
+    return _read_ahead(chunks())
+
+
+def _golden_json(ws: Workspace, after: str) -> str | None:
+    """Up to :data:`GOLDEN_CHUNK` active golden records after ``after`` as JSON lines, one text."""
+    postgres = ws.engine.dialect.name == "postgresql"
+    page = (sa.select(golden).where(golden.c.status == "active", golden.c.golden_id > after)
+            .order_by(golden.c.golden_id).limit(GOLDEN_CHUNK).subquery())
+    pairs = []
+    for name in _GOLDEN_JSON.names:
+        col = page.c[name]
+        if name in LIST_FIELDS:  # stored as JSON text: embedded as the array it is
+            col = sa.cast(col, JSON) if postgres else sa.func.json(col)
+        elif name in _FLAGS:
+            col = sa.cast(col, sa.Integer)
+        pairs += [sa.literal(name), col]
+    if postgres:
+        text = sa.func.string_agg(sa.cast(sa.func.json_build_object(*pairs), sa.Text), "\n")
+    else:
+        text = sa.func.group_concat(sa.func.json_object(*pairs), "\n")
+    return ws.scalar(sa.select(text))
+
+
+def _read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of an iterator, each next one computed in a thread while the caller uses this one."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-migrate-read") as pool:
+        ahead = pool.submit(next, items, None)
+        while (item := ahead.result()) is not None:
+            ahead = pool.submit(next, items, None)
+            yield item
+
+
+def _arrow_frame(table: pa.Table) -> pd.DataFrame:
+    """Golden records as a frame of Arrow-backed columns (no copy), flags as booleans."""
+    for col in _FLAGS:
+        table = table.set_column(table.schema.get_field_index(col), col, pc.cast(table[col], pa.bool_()))
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _member_sources(ws: Workspace) -> tuple[pd.Series, pd.Series]:
+    """Per golden id: the source of its leading record, and its members' sources sorted and comma-joined."""
+    members = ws.frame(sa.select(xref.c.golden_id, xref.c.role, records.c.source)
+                       .select_from(xref.join(records, records.c.record_key == xref.c.record_key)))
+    anchor = members[members["role"] == "anchor"].drop_duplicates("golden_id").set_index("golden_id")["source"]
+    joined = members.drop_duplicates(["golden_id", "source"]).sort_values("source").groupby("golden_id")["source"]
+    return anchor, joined.agg(",".join)
+
+
+def _with_sources(frame: pd.DataFrame, sources: tuple[pd.Series, pd.Series]) -> pd.DataFrame:
+    anchor, joined = sources
+    return frame.assign(source=frame["golden_id"].map(anchor).astype(object),
+                        sources=frame["golden_id"].map(joined).fillna("").astype(object))
+
+
+def decode_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its list attributes as Python lists (a missing list: empty), as phase predicates see them."""
+    out = frame.copy()
+    for col in LIST_FIELDS:
+        out[col] = pd.Series([v or [] for v in pa.array(out[col]).to_pylist()], index=out.index, dtype=object)
+    return out
+
+
+def phased_chunks(project: Project, ws: Workspace) -> Iterator[pd.DataFrame]:
+    """Active golden records with their ``phase`` (sticky to the phase a record was loaded in), chunk by chunk."""
+    predicates = " ".join(p.where or "" for p in project.config.phases)
+    sources = _member_sources(ws) if "source" in predicates else None
+    loaded = ws.frame(sa.select(id_map.c.key, id_map.c.phase).where(id_map.c.entity.in_(GOLDEN_ENTITIES)))
+    sticky = loaded.set_index("key")["phase"] if len(loaded) else pd.Series(dtype=object)
+    for table in golden_tables(ws):
+        frame = _arrow_frame(table)
+        if sources is not None:
+            frame = _with_sources(frame, sources)
+        judged = decode_lists(frame) if any(col in predicates for col in LIST_FIELDS) else frame
+        frame["phase"] = assign_phases(project, judged, sticky)
+        yield frame
 
 
 def phased_golden(project: Project, ws: Workspace) -> pd.DataFrame:
-    """Active golden records with their ``phase`` (sticky to the phase a record was loaded in)."""
-    predicates = " ".join(p.where or "" for p in project.config.phases)
-    frame = golden_frame(ws, with_sources="source" in predicates)
-    loaded = ws.frame(sa.select(id_map.c.key, id_map.c.phase).where(id_map.c.entity.in_(GOLDEN_ENTITIES)))
-    frame["phase"] = assign_phases(project, frame, loaded.set_index("key")["phase"] if len(loaded) else pd.Series())
-    return frame
+    """Active golden records with their ``phase``, all at once (plans and reconciliation)."""
+    chunks = list(phased_chunks(project, ws))
+    if chunks:
+        return pd.concat(chunks, ignore_index=True)
+    return _arrow_frame(_GOLDEN_JSON.empty_table()).assign(phase=pd.Series(dtype=object))
 
 
 def check_phase(project: Project, phase: str) -> None:
@@ -128,8 +222,8 @@ def check_phase(project: Project, phase: str) -> None:
 
 def golden_rows(mine: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """A phase's golden records as rows of ``accounts`` (organisations) and ``contacts`` (people)."""
-    is_org = (mine["entity"] == "organization") | (mine["first_name"].isna() & mine["last_name"].isna())
-    orgs, people = mine[is_org], mine[~is_org]
+    is_org = mine["entity"].eq("organization").fillna(False) | (mine["first_name"].isna() & mine["last_name"].isna())
+    orgs, people = mine[is_org.to_numpy(bool)], mine[~is_org.to_numpy(bool)]
     return {
         "accounts": pd.DataFrame({"external_id": orgs["golden_id"], "name": orgs["organization_name"],
                                   **_party(orgs), **_place(orgs)}),
@@ -145,14 +239,36 @@ def golden_rows(mine: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def _party(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """Primary e-mail and phone, and the others as JSON text (exactly ``json.dumps`` of the rest of the list)."""
     out = {}
     for many, one in (("emails", "email"), ("phones", "phone")):
-        values = frame[many]
-        out[one] = values.str[0]
-        more = values.str.len() > 1  # JSON only for the few with a second address or number
-        out[f"other_{many}"] = pd.Series(None, index=values.index, dtype=object)
-        out[f"other_{many}"][more] = values[more].map(lambda v: json.dumps(v[1:]))
+        values = pc.fill_null(pa.array(frame[many]), pa.scalar([], _LIST))
+        empty = pc.equal(pc.list_value_length(values), 0)
+        out[one] = _arrow_series(pc.list_element(pc.if_else(empty, pa.scalar([None], _LIST), values), 0), frame.index)
+        out[f"other_{many}"] = _json_rest(values, frame.index)
     return out
+
+
+def _json_rest(values: pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    """``json.dumps(v[1:])`` per list (None when there is no second element), joined by Arrow.
+
+    Lists of plain ASCII text (no quote, backslash or control character) need no escaping, so
+    their JSON is the elements joined by ``", "`` in brackets; the rare others go through json.
+    """
+    rest = pc.list_slice(values, 1)
+    flat = pc.list_flatten(rest)
+    odd = pc.fill_null(pc.match_substring_regex(flat, r"[^\x20-\x21\x23-\x5b\x5d-\x7e]"), True)
+    parents = pc.list_parent_indices(rest).to_numpy()
+    escaped = np.bincount(parents[odd.to_numpy(zero_copy_only=False)], minlength=len(values)) > 0
+    text = pc.binary_join_element_wise('["', pc.binary_join(rest, '", "'), '"]', "")
+    out = _arrow_series(pc.if_else(pc.greater(pc.list_value_length(rest), 0), text, pa.scalar(None, pa.string())),
+                        index)
+    out[escaped] = [json.dumps(v) for v in rest.filter(pa.array(escaped)).to_pylist()]
+    return out
+
+
+def _arrow_series(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(values), index=index)
 
 
 def _place(frame: pd.DataFrame) -> dict[str, pd.Series]:
@@ -224,80 +340,136 @@ def load_phase(project: Project, ws: Workspace, run_id: str, phase: str) -> Phas
             result.add("unchanged", entity, n)
         log.info("load %s: already loaded from the same golden records; nothing to send", phase)
         return result
-    frame = phased_golden(project, ws)
-    mine = frame[frame["phase"] == phase].sort_values("golden_id")
     loader = _PhaseLoader(project, target, ledger, result)
-    for entity, rows in golden_rows(mine).items():
-        loader.load(entity, rows)
-    for entity, rows in related_rows(project, ws, mine["golden_id"]).items():
-        orphan = rows["contact_key"].isna() & rows["account_key"].isna()
-        ledger.unprocessed(entity, rows.loc[orphan, "external_id"].tolist(),
-                           [f"parent {p} is not in the target" for p in rows.loc[orphan, "parent"]])
-        result.add("unprocessed", entity, int(orphan.sum()))
-        loader.load(entity, rows[~orphan].drop(columns=["parent"]))
+    try:
+        golden_ids = []
+        for chunk in phased_chunks(project, ws):
+            mine = chunk[(chunk["phase"] == phase).to_numpy()]
+            golden_ids.append(mine["golden_id"])
+            for entity, rows in golden_rows(mine).items():
+                loader.send(entity, rows)
+        loader.finish()
+        mine_ids = pd.concat(golden_ids) if golden_ids else pd.Series(dtype=object)
+        for entity, rows in related_rows(project, ws, mine_ids).items():
+            orphan = rows["contact_key"].isna() & rows["account_key"].isna()
+            ledger.unprocessed(entity, rows.loc[orphan, "external_id"].tolist(),
+                               [f"parent {p} is not in the target" for p in rows.loc[orphan, "parent"]])
+            result.add("unprocessed", entity, int(orphan.sum()))
+            loader.send(entity, rows[~orphan].drop(columns=["parent"]))
+            loader.finish()
+    finally:
+        loader.close()
     complete = result.total("failed") == 0 and result.total("unprocessed") == 0
     ledger.mark_loaded(fingerprint if complete else None)
     return result
 
 
+@dataclass
+class _Entity:
+    """What the ledger knows of one entity while a phase sends it."""
+
+    known: pd.DataFrame  # id_map rows by key
+    keys: set[str]  # their keys
+    owned: set[str]  # created by this phase (a crashed batch's too)
+    imaged: set[str]  # changed by this phase (before-image kept)
+    batches: int = 0
+
+
 class _PhaseLoader:
-    """Sends one phase's rows, entity by entity, batch by batch."""
+    """Sends one phase's rows batch by batch, entity by entity, as they come.
+
+    A batch's workspace commit (step 3 of the ledger protocol) runs in a thread while the
+    next batch goes to the target; the next batch's record (step 1) waits for it, so the
+    ledger sees the same order of commits as without the thread.
+    """
 
     def __init__(self, project: Project, target: Target, ledger: PhaseLedger, result: PhaseResult):
         self.target = target
         self.ledger = ledger
         self.result = result
         self.batch_size = project.config.target.batch_size
+        self._entities: dict[str, _Entity] = {}
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-migrate-ledger")
+        self._pending: Future[None] | None = None
 
-    def load(self, entity: str, rows: pd.DataFrame) -> None:
-        """Send the rows of one entity that are new or changed since they were last loaded."""
+    def send(self, entity: str, rows: pd.DataFrame) -> None:
+        """Send the rows of an entity that are new or changed since they were last loaded."""
         if rows.empty:
             return
         if entity not in self.target.entities():
             self.result.add("skipped", entity, len(rows))
             return
+        state = self._entity(entity)
         rows = rows.set_index(rows["external_id"].to_numpy())
         sums = self.target.checksums(entity, rows)
-        known = self.ledger.known(entity)
-        same = sums == known["checksum"].reindex(sums.index)
+        same = (sums == state.known["checksum"].reindex(sums.index)).to_numpy() if len(state.known) else \
+            np.zeros(len(sums), dtype=bool)
         self.result.add("unchanged", entity, same.sum())
-        todo = rows[~same.to_numpy()]
+        todo, sums = rows[~same], sums[~same]
         if todo.empty:
-            log.info("load %s %s: nothing changed since the last load", self.ledger.phase, entity)
             return
-        mine = known[known["phase"] == self.ledger.phase]
-        owned = set(mine.index[mine["action"] == CREATED]) | self.ledger.crashed_new_keys(entity)
-        imaged = set(mine.index[mine["action"] == UPDATED])
         with progress(f"load {self.ledger.phase} {entity}", len(todo)) as advance:
-            for batch_no, start in enumerate(range(0, len(todo), self.batch_size)):
+            for start in range(0, len(todo), self.batch_size):
                 batch = todo.iloc[start:start + self.batch_size]
-                self._batch(entity, batch_no, batch, sums.loc[batch.index], set(known.index), owned, imaged)
+                self._batch(entity, state, batch, sums.iloc[start:start + self.batch_size])
                 advance(len(batch))
-        self.ledger.finish(entity)
 
-    def _batch(self, entity: str, batch_no: int, batch: pd.DataFrame, sums: pd.Series, known: set[str],
-               owned: set[str], imaged: set[str]) -> None:
-        state: dict[str, object] = {}
+    def finish(self) -> None:
+        """Every batch sent so far is committed: crashed attempts of those entities are now superseded."""
+        self._settle()
+        for entity, state in self._entities.items():
+            if state.batches:
+                self.ledger.finish(entity)
+            else:
+                log.info("load %s %s: nothing changed since the last load", self.ledger.phase, entity)
+        self._entities.clear()
+
+    def close(self) -> None:
+        """Wait for the workspace commit still running, then stop its thread."""
+        try:
+            self._settle()
+        finally:
+            self._committer.shutdown()
+
+    def _entity(self, entity: str) -> _Entity:
+        if entity not in self._entities:
+            known = self.ledger.known(entity)
+            mine = known[known["phase"] == self.ledger.phase]
+            owned = set(mine.index[mine["action"] == CREATED]) | self.ledger.crashed_new_keys(entity)
+            self._entities[entity] = _Entity(known, set(known.index), owned, set(mine.index[mine["action"] == UPDATED]))
+        return self._entities[entity]
+
+    def _settle(self) -> None:
+        """Wait for the previous batch's workspace commit (and raise its error, if it failed)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _batch(self, entity: str, state: _Entity, batch: pd.DataFrame, sums: pd.Series) -> None:
+        batch_no = state.batches
+        state.batches += 1
+        held: dict[str, object] = {}
 
         def record(plan: BatchPlan) -> None:
-            state["ledger_id"] = self.ledger.record(entity, batch_no, sums, plan, owned)
-            state["plan"] = plan
+            self._settle()
+            held["ledger_id"] = self.ledger.record(entity, batch_no, sums, plan, state.owned)
+            held["plan"] = plan
             # A retry after an ambiguous commit must still know these rows are this phase's own.
-            owned.update(plan.new)
+            state.owned.update(plan.new)
 
         what = f"load {self.ledger.phase} {entity} batch {batch_no}"
-        results = with_retry(lambda: self.target.write(entity, batch, sums, record, known), what)
-        plan: BatchPlan = state["plan"]  # type: ignore[assignment]
-        identical = set(plan.unchanged)
-        changed = set(plan.changed) | imaged
+        results = with_retry(lambda: self.target.write(entity, batch, sums, record, state.keys), what)
+        plan: BatchPlan = held["plan"]  # type: ignore[assignment]
+        changed = set(plan.changed) | state.imaged
         keys = results["external_id"]
-        actions = pd.Series([CREATED if k in owned else UPDATED if k in changed else ADOPTED for k in keys],
+        actions = pd.Series([CREATED if k in state.owned else UPDATED if k in changed else ADOPTED for k in keys],
                             index=keys.to_numpy())
         results["created"] = (actions == CREATED).to_numpy()
-        self.ledger.commit(entity, state["ledger_id"], results, sums, actions)  # type: ignore[arg-type]
+        self._settle()
+        self._pending = self._committer.submit(self.ledger.commit, entity, held["ledger_id"], results, sums, actions)
         ok = results["status"] == "success"
-        fresh = ok & (actions == CREATED).to_numpy() & ~keys.isin(known)
-        same = ok & keys.isin(identical)
+        fresh = ok & (actions == CREATED).to_numpy() & ~np.array([k in state.keys for k in keys], dtype=bool)
+        same = ok & keys.isin(plan.unchanged)
         self.result.add("created", entity, fresh.sum())
         self.result.add("unchanged", entity, same.sum())
         self.result.add("updated", entity, (ok & ~fresh & ~same).sum())

@@ -7,14 +7,17 @@ import logging
 import threading
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
 
 from cli import main
 from connectors.crm_schema import reference_metadata
+from connectors.targets import canonical, row_checksums
 from migrate import Project, load_phases, run
-from migrate.workspace import load_ledger, load_results, read_table
+from migrate.loader import golden_rows
+from migrate.workspace import id_map, load_ledger, load_results, read_table
 from tests.databases import with_databases
 from tests.projects import make_project
 
@@ -79,6 +82,44 @@ def test_reference_schema_round_trips_types_so_a_rerun_sends_nothing(db_url, tmp
     again = load_phases(fresh, ["all"])
     assert again.loads[0].unchanged == {"contacts": 5, "orders": 4}
     assert again.loads[0].total("created") + again.loads[0].total("updated") == 0
+
+
+@with_databases("sqlite", "postgresql", "mariadb")
+def test_a_rerun_finds_a_value_the_crm_changed_even_in_case_alone_and_rollback_puts_it_back(db_url, tmp_path):
+    project = staged(tmp_path, {"url": db_url})
+    load_phases(project, ["all"])
+    key, name = table(db_url, "contacts")[["external_id", "last_name"]].iloc[0]
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:  # MariaDB's default collation calls 'Grey' and 'grey' equal; the loader must not
+        conn.execute(sa.text("UPDATE contacts SET last_name = :v WHERE external_id = :k"),
+                     {"v": name.lower(), "k": key})
+    engine.dispose()
+    (project.dir / ".crm-migrate" / "workspace.db").unlink()
+    fresh = Project.load(project.dir)
+    run(fresh, load=False)
+    again = load_phases(fresh, ["all"])
+    assert again.loads[0].updated["contacts"] == again.loads[0].total("updated") == 1
+    assert again.loads[0].unchanged == {"contacts": 4, "orders": 4}
+    assert table(db_url, "contacts").set_index("external_id").loc[key, "last_name"] == name
+    assert invoke("rollback", "-p", fresh.dir, "--phase", "all", "--yes").exit_code == 0
+    assert table(db_url, "contacts").set_index("external_id").loc[key, "last_name"] == name.lower()
+
+
+@with_databases("sqlite", "postgresql", "mariadb")
+def test_id_map_holds_the_crm_ids_also_when_the_id_counter_skips_numbers(db_url, tmp_path):
+    engine = sa.create_engine(db_url)
+    reference_metadata().create_all(engine)
+    if engine.dialect.name == "postgresql":  # ids 1, 8, 15…: not consecutive, so the batch reads them back
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER SEQUENCE contacts_id_seq INCREMENT BY 7"))
+    engine.dispose()
+    project = staged(tmp_path, {"url": db_url})
+    assert load_phases(project, ["all"]).reconciliation["holds"]
+    mapped = read_table(project.workspace(), id_map)
+    for entity in ("contacts", "orders"):
+        crm = table(db_url, entity).set_index("external_id")["id"].astype(str)
+        ids = mapped[mapped["entity"] == entity].set_index("key")["target_id"]
+        assert len(ids) == len(crm) and ids.sort_index().equals(crm.sort_index().rename("target_id")), entity
 
 
 MAPPING = {
@@ -201,3 +242,27 @@ def test_hubspot_export_writes_contacts_and_deals_with_the_contact_reference(tmp
         pd.concat(pd.read_csv(p) for p in (project.dir / "hubspot" / "2_contacts").glob("*.csv"))["crm_migrate_id"])
     results = json.loads(invoke("reconcile", "-p", project.dir, "--json").stdout)["read_back"]
     assert results["contacts"] == {**results["contacts"], "expected": 5, "found": 5, "mismatched": 0}
+
+
+def test_checksums_tell_apart_values_holding_the_separator_or_the_null_marker():
+    rows = pd.DataFrame({"a": ["x\x1f", "x", None, "\x00", "x\\"], "b": ["y", "\x1fy", "z", "z", "\\y"]})
+    sums = row_checksums({c: canonical(rows[c], "text") for c in rows.columns}, rows.index)
+    assert sums.is_unique and sums.str.fullmatch("[0-9a-f]{16}").all()
+
+
+def test_a_second_and_later_email_are_sent_as_exactly_the_json_of_the_rest_of_the_list():
+    lists = [["a@x.org", "b@y.org", "c@z.org"], [], None, ["a@x.org", None], ["a@x.org", "zoë@x.org"],
+             ["a@x.org", 'q"@x.org'], ["a@x.org", "b\\c@x.org"], ["only@x.org"]]
+    column = pd.arrays.ArrowExtensionArray(pa.array(lists, pa.list_(pa.string())))
+    party = golden_rows(pd.DataFrame({"emails": column, "phones": column}).pipe(_person))["contacts"]
+    assert pa.array(party["email"]).to_pylist() == [v[0] if v else None for v in lists]
+    assert pa.array(party["other_emails"]).to_pylist() == [json.dumps(v[1:]) if v and len(v) > 1 else None
+                                                           for v in lists]
+
+
+def _person(frame: pd.DataFrame) -> pd.DataFrame:
+    """Golden people with nothing but the columns under test set."""
+    others = {c: pd.Series(None, index=frame.index, dtype=object) for c in ("golden_id", "title", "first_name",
+              "middle_name", "suffix", "organization_name", "street", "city", "region", "postcode", "country",
+              "birth_date", "email_opt_in", "do_not_contact")}
+    return frame.assign(**others, entity="person", last_name="Lee")
