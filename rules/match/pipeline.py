@@ -18,8 +18,8 @@ import pyarrow as pa
 from rules.match import blocking, graph
 from rules.match.features import Columns
 from rules.match.model import Patterns, estimate_u, new_model, pack, tf_tables, train, with_settings
-from rules.match.scoring import (TIER_GUARD, Prepared, compare_partition, matching_columns, pair_columns,
-                                 prepare, score_partition, weigh_partition, weighing_columns)
+from rules.match.scoring import (TIER_GUARD, TIERS, Prepared, compare_partition, matching_columns, pair_columns,
+                                 prepare, score_partition, tier_names, weigh, weighing_columns)
 from rules.match.settings import FIELD_ALIASES, MatchSettings
 
 Progress = Callable[[str, int, "int | None"], None]
@@ -33,6 +33,9 @@ _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("l
 
 #: Tiers of pairs stewards decided.
 TIER_MUST_LINK, TIER_CANNOT_LINK = "must_link", "cannot_link"
+
+Scored = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
+"""A chunk of scored pairs: left and right record positions, and :func:`rules.match.scoring.weigh`'s columns."""
 
 
 @dataclass
@@ -110,10 +113,15 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
         model = with_settings(model, settings)
 
     with _stage(stats, "score"):
+        decided = _decided(prepared, model, must, cannot)
+        if store is not None:
+            # Weighing the kept gammas reads term frequencies and strong identifiers only.
+            prepared, plans = prepared.select(weighing_columns(prepared)), []
+            _release_memory()
         chunks = _stored_chunks(prepared, store, model, report) if store is not None else \
             _scored_chunks(prepared, plans, sources, settings, model, report)
         pairs, at, forbidden, stats["pairs_scored"] = _kept(chunks, settings.thresholds.review, cannot)
-        pairs, at = _apply_decisions(pairs, at, prepared, model, must, cannot)
+        pairs, at = _apply_decisions(pairs, at, decided, must, cannot)
         keys = prepared.record_key
         pairs.insert(0, "record_key_r", keys.take(at[:, 1]))
         pairs.insert(0, "record_key_l", keys.take(at[:, 0]))
@@ -179,63 +187,79 @@ def _train(prepared: Prepared, plans: list[blocking.RulePlan], sources: np.ndarr
 
 
 def _scored_chunks(prepared: Prepared, plans: list[blocking.RulePlan], sources: np.ndarray | None,
-                   settings: MatchSettings, model: dict, report: Progress
-                   ) -> Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame]]:
-    """Every candidate pair scored, chunk by chunk: ``(left, right, scored)``."""
+                   settings: MatchSettings, model: dict, report: Progress) -> Iterator[Scored]:
+    """Every candidate pair scored, chunk by chunk (as :func:`score_partition`, without a frame)."""
     columns = matching_columns(prepared)
+    comparisons = settings.comparisons()
     for i in range(len(plans)):
         for left, right in _chunks(plans, i, sources, settings, report, "score"):
-            yield left, right, score_partition(pair_columns(prepared, left, right, columns), model)
+            pairs = pair_columns(prepared, left, right, columns)
+            yield left, right, weigh(pairs, compare_partition(pairs, comparisons), model)
 
 
-def _stored_chunks(prepared: Prepared, store: list, model: dict, report: Progress
-                   ) -> Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame]]:
+def _stored_chunks(prepared: Prepared, store: list, model: dict, report: Progress) -> Iterator[Scored]:
     """Candidate pairs whose gammas training kept, weighed with the trained model (and dropped from ``store``)."""
     columns = weighing_columns(prepared)
     total, done = sum(len(left) for left, _, _ in store), 0
     store.reverse()
     while store:
         left, right, gammas = store.pop()
-        yield left, right, weigh_partition(pair_columns(prepared, left, right, columns), gammas, model)
+        yield left, right, weigh(pair_columns(prepared, left, right, columns), gammas, model)
         done += len(left)
         report("score", done, total)
 
 
-def _kept(chunks: Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame]], review: float, cannot: np.ndarray
+def _kept(chunks: Iterator[Scored], review: float, cannot: np.ndarray
           ) -> tuple[pd.DataFrame | None, np.ndarray, np.ndarray, int]:
     """The scored pairs at or above the ``review`` probability, without record keys (None when no
     pair was scored), and their record positions; the pairs a guard forbids, with the ``cannot``
     pairs; how many pairs were scored.
 
-    A guard forbids a cluster, not only a pair: no chain of links may join the two records.
+    Each chunk's columns are filtered as they come and joined once at the end, column by column,
+    so the kept pairs are held about once. A guard forbids a cluster, not only a pair: no chain
+    of links may join the two records.
     """
-    kept, at, guarded, scored = [], [np.zeros((0, 2), dtype=np.int32)], [cannot], 0
+    kept: dict[str, list[np.ndarray]] = {}
+    at, guarded, scored = [np.zeros((0, 2), dtype=np.int32)], [cannot], 0
     for left, right, result in chunks:
-        scored += len(result)
-        keep = result["match_probability"].to_numpy() >= review
-        kept.append(result[keep])
+        probability = result["match_probability"]
+        scored += len(probability)
+        keep = probability >= review
+        for name, values in result.items():
+            kept.setdefault(name, []).append(values[keep])
         at.append(np.column_stack([left[keep], right[keep]]))
-        guard = (result["match_tier"] == TIER_GUARD).to_numpy()
+        guard = result["match_tier"] == TIERS.index(TIER_GUARD)
         guarded.append(np.column_stack([left[guard], right[guard]]))
-    pairs = pd.concat(kept, ignore_index=True) if kept else None
-    return pairs, np.concatenate(at), np.concatenate(guarded), scored
+    if not kept:
+        return None, np.concatenate(at), np.concatenate(guarded), scored
+    columns = {name: np.concatenate(kept.pop(name)) for name in list(kept)}
+    columns["match_tier"] = tier_names(columns["match_tier"])
+    return pd.DataFrame(columns, copy=False), np.concatenate(at), np.concatenate(guarded), scored
 
 
-def _apply_decisions(kept: pd.DataFrame | None, at: np.ndarray, prepared: Prepared, model: dict,
+def _decided(prepared: Prepared, model: dict, must: np.ndarray, cannot: np.ndarray) -> list[pd.DataFrame]:
+    """The pairs stewards decided, scored, with their decision as tier and probability.
+
+    Scored even when there are none: they give the result its columns when no pair was kept.
+    """
+    decided = []
+    for tier, probability, idx in ((TIER_MUST_LINK, 1.0, must), (TIER_CANNOT_LINK, 0.0, cannot)):
+        scored = score_partition(pair_columns(prepared, idx[:, 0], idx[:, 1], matching_columns(prepared)), model)
+        scored["match_probability"], scored["match_tier"] = probability, tier
+        decided.append(scored)
+    return decided
+
+
+def _apply_decisions(kept: pd.DataFrame | None, at: np.ndarray, decided: list[pd.DataFrame],
                      must: np.ndarray, cannot: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-    """All kept pairs (at record positions ``at``), with steward decisions overriding the scores.
+    """All kept pairs (at record positions ``at``), with steward decisions (:func:`_decided`)
+    overriding the scores.
 
     Must-link pairs link and cannot-link pairs never do, whatever the model says; both keep
     their scores and levels as evidence. Returns the pairs and their positions.
     """
     if kept is not None and not len(must) + len(cannot):
         return kept, at
-    # Scored even when there are none: they give the frame its columns when no pair was kept.
-    decided = []
-    for tier, probability, idx in ((TIER_MUST_LINK, 1.0, must), (TIER_CANNOT_LINK, 0.0, cannot)):
-        scored = score_partition(pair_columns(prepared, idx[:, 0], idx[:, 1], matching_columns(prepared)), model)
-        scored["match_probability"], scored["match_tier"] = probability, tier
-        decided.append(scored)
     pairs = pd.concat([*decided, *([] if kept is None else [kept])], ignore_index=True)
     at = np.concatenate([must, cannot, at])
     # Decisions come first, so they win over the model's score of the same pair.

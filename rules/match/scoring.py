@@ -21,6 +21,8 @@ from rules.match.settings import Comparison, MatchSettings
 
 #: Deterministic tiers a scored pair can carry instead of ``model``.
 TIER_MODEL, TIER_IDENTIFIER, TIER_GUARD = "model", "identifier", "guard"
+#: The tiers :func:`weigh` numbers, in the order of their codes.
+TIERS = (TIER_MODEL, TIER_IDENTIFIER, TIER_GUARD)
 
 
 @dataclass
@@ -45,6 +47,10 @@ class Prepared:
     def subset(self, rows: np.ndarray) -> Prepared:
         """The records at ``rows`` only."""
         return Prepared(self.record_key.take(rows), {k: f.subset(rows) for k, f in self.features.items()})
+
+    def select(self, columns: list[str]) -> Prepared:
+        """The same records with some prepared columns only (the others can be freed)."""
+        return Prepared(self.record_key, {k: self.features[k] for k in columns})
 
 
 def prepare(records: pd.DataFrame | fx.Columns, settings: MatchSettings,
@@ -204,6 +210,19 @@ def weigh_partition(pairs: Pairs, gammas: dict[str, np.ndarray], model: dict) ->
     ``pairs`` needs only the term frequencies and strong identifiers; record keys are carried
     over when present.
     """
+    out = {key: pairs[key] for key in ("record_key_l", "record_key_r") if key in pairs}
+    out.update(weigh(pairs, gammas, model))
+    out["match_tier"] = tier_names(out["match_tier"])
+    return pd.DataFrame(out, index=pairs.index if isinstance(pairs, pd.DataFrame) else None)
+
+
+def weigh(pairs: Pairs, gammas: dict[str, np.ndarray], model: dict) -> dict[str, np.ndarray]:
+    """Weights of pairs whose gammas are known, as arrays: ``match_weight``, ``match_probability``,
+    ``match_tier`` (an index into :data:`TIERS`, one byte a pair) and the ``gamma_<comparison>`` columns.
+
+    The frame-free core of :func:`weigh_partition`: a run keeps the few columns of the pairs it
+    keeps and names their tiers once, instead of a frame with a string per pair and chunk.
+    """
     settings = model_settings(model)
     weights = comparison_weights(pairs, gammas, model)
     n = len(next(iter(gammas.values())))
@@ -211,7 +230,7 @@ def weigh_partition(pairs: Pairs, gammas: dict[str, np.ndarray], model: dict) ->
     for weight, adjust in weights.values():
         total += weight + adjust
     probability = 1.0 / (1.0 + np.exp2(-total))
-    tier = np.full(n, TIER_MODEL, dtype=object)
+    tier = np.zeros(n, dtype=np.int8)
     strong = np.zeros(n, dtype=bool)
     for i in range(len(settings.strong_identifiers)):
         left, right = np.asarray(pairs[f"strong__{i}_l"]), np.asarray(pairs[f"strong__{i}_r"])
@@ -219,12 +238,16 @@ def weigh_partition(pairs: Pairs, gammas: dict[str, np.ndarray], model: dict) ->
     guarded = np.zeros(n, dtype=bool)
     for name in settings.guards:
         guarded |= gammas[_comparison_id(settings, name)] == 0
-    tier[strong], probability[strong] = TIER_IDENTIFIER, 1.0
-    tier[guarded], probability[guarded] = TIER_GUARD, 0.0
-    out = {key: pairs[key] for key in ("record_key_l", "record_key_r") if key in pairs}
-    out.update({"match_weight": total, "match_probability": probability, "match_tier": tier})
+    tier[strong], probability[strong] = TIERS.index(TIER_IDENTIFIER), 1.0
+    tier[guarded], probability[guarded] = TIERS.index(TIER_GUARD), 0.0
+    out = {"match_weight": total, "match_probability": probability, "match_tier": tier}
     out.update({f"gamma_{cid}": g for cid, g in gammas.items()})
-    return pd.DataFrame(out, index=pairs.index if isinstance(pairs, pd.DataFrame) else None)
+    return out
+
+
+def tier_names(codes: np.ndarray) -> np.ndarray:
+    """Tier indices (:data:`TIERS`) as the tier names, a Python string each (shared)."""
+    return np.array(TIERS, dtype=object)[codes]
 
 
 def weighing_columns(prepared: Prepared) -> list[str]:
