@@ -47,6 +47,8 @@ GOLDEN_CHUNK = 100_000
 _LIST = pa.list_(pa.string())
 _FLAGS = ("email_opt_in", "do_not_contact")
 T = TypeVar("T")
+#: The reader runs beside the load in a thread of its own: Arrow's pool would double its CPU time for no gain.
+_ONE_THREAD = pa_json.ReadOptions(use_threads=False)
 #: Golden columns the loader reads (lineage and identifiers are not loaded: decoding them would dominate).
 _GOLDEN_JSON = pa.schema([("golden_id", pa.string()), ("member_count", pa.int64()),
                           *((a, _LIST if a in LIST_FIELDS else pa.int64() if a in _FLAGS else pa.string())
@@ -123,7 +125,7 @@ def golden_tables(ws: Workspace) -> Iterator[pa.Table]:
     def chunks() -> Iterator[pa.Table]:
         after = ""
         while text := _golden_json(ws, after):
-            table = pa_json.read_json(pa.BufferReader(text.encode()),
+            table = pa_json.read_json(pa.BufferReader(text.encode()), read_options=_ONE_THREAD,
                                       parse_options=pa_json.ParseOptions(explicit_schema=_GOLDEN_JSON))
             after = pc.max(table["golden_id"]).as_py()
             yield table.sort_by("golden_id")
@@ -341,13 +343,19 @@ def load_phase(project: Project, ws: Workspace, run_id: str, phase: str) -> Phas
         log.info("load %s: already loaded from the same golden records; nothing to send", phase)
         return result
     loader = _PhaseLoader(project, target, ledger, result)
-    try:
-        golden_ids = []
+
+    def prepared() -> Iterator[tuple[pd.Series, list[_Rows]]]:
         for chunk in phased_chunks(project, ws):
             mine = chunk[(chunk["phase"] == phase).to_numpy()]
-            golden_ids.append(mine["golden_id"])
-            for entity, rows in golden_rows(mine).items():
-                loader.send(entity, rows)
+            yield mine["golden_id"], [loader.prepare(entity, rows) for entity, rows in golden_rows(mine).items()]
+
+    try:
+        golden_ids = []
+        # The next chunk's rows and checksums are made in a thread while this one's go to the target.
+        for ids, parts in _read_ahead(prepared()):
+            golden_ids.append(ids)
+            for rows in parts:
+                loader.send(rows)
         loader.finish()
         mine_ids = pd.concat(golden_ids) if golden_ids else pd.Series(dtype=object)
         for entity, rows in related_rows(project, ws, mine_ids).items():
@@ -355,13 +363,22 @@ def load_phase(project: Project, ws: Workspace, run_id: str, phase: str) -> Phas
             ledger.unprocessed(entity, rows.loc[orphan, "external_id"].tolist(),
                                [f"parent {p} is not in the target" for p in rows.loc[orphan, "parent"]])
             result.add("unprocessed", entity, int(orphan.sum()))
-            loader.send(entity, rows[~orphan].drop(columns=["parent"]))
+            loader.send(loader.prepare(entity, rows[~orphan].drop(columns=["parent"])))
             loader.finish()
     finally:
         loader.close()
     complete = result.total("failed") == 0 and result.total("unprocessed") == 0
     ledger.mark_loaded(fingerprint if complete else None)
     return result
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Rows of one entity ready to send: by external id, with their checksums (None: the target does not take them)."""
+
+    entity: str
+    rows: pd.DataFrame
+    sums: pd.Series | None
 
 
 @dataclass
@@ -392,16 +409,25 @@ class _PhaseLoader:
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-migrate-ledger")
         self._pending: Future[None] | None = None
 
-    def send(self, entity: str, rows: pd.DataFrame) -> None:
+    def prepare(self, entity: str, rows: pd.DataFrame) -> _Rows:
+        """An entity's rows by external id with their checksums (none where the target does not take the entity).
+
+        Reads no state of the load, so it may run in another thread while earlier rows are sent.
+        """
+        if rows.empty or entity not in self.target.entities():
+            return _Rows(entity, rows, None)
+        rows = rows.set_index(rows["external_id"].to_numpy())
+        return _Rows(entity, rows, self.target.checksums(entity, rows))
+
+    def send(self, prepared: _Rows) -> None:
         """Send the rows of an entity that are new or changed since they were last loaded."""
+        entity, rows, sums = prepared.entity, prepared.rows, prepared.sums
         if rows.empty:
             return
-        if entity not in self.target.entities():
+        if sums is None:
             self.result.add("skipped", entity, len(rows))
             return
         state = self._entity(entity)
-        rows = rows.set_index(rows["external_id"].to_numpy())
-        sums = self.target.checksums(entity, rows)
         same = (sums == state.known["checksum"].reindex(sums.index)).to_numpy() if len(state.known) else \
             np.zeros(len(sums), dtype=bool)
         self.result.add("unchanged", entity, same.sum())
