@@ -37,12 +37,16 @@ def term_values(cols: fx.Columns, term: BlockingTerm) -> fx.Distinct:
     return cols[term.field].map(func) if func else cols[term.field]
 
 
-def rule_keys(cols: fx.Columns, rule: tuple[BlockingTerm, ...]) -> np.ndarray:
-    """One uint64 key per record for a rule; 0 where any term is missing."""
-    key = np.zeros(len(cols), dtype=np.uint64)
-    missing = np.zeros(len(cols), dtype=bool)
-    for term in rule:
-        hashes = term_values(cols, term).hashes()
+def rule_terms(cols: fx.Columns, settings: MatchSettings) -> list[list[fx.Keyed]]:
+    """Per blocking rule, the hashes of its terms' values: all :func:`plan_terms` needs of the columns."""
+    return [[term_values(cols, term).hashes() for term in rule] for rule in settings.blocking_rules()]
+
+
+def rule_keys(terms: list[fx.Keyed]) -> np.ndarray:
+    """One uint64 key per record for a rule (the hashes of its terms); 0 where any term is missing."""
+    key = np.zeros(len(terms[0].codes), dtype=np.uint64)
+    missing = np.zeros(len(key), dtype=bool)
+    for hashes in terms:
         h = hashes.table[hashes.codes]
         missing |= h == 0
         key = (key * np.uint64(0x100000001B3)) ^ h
@@ -101,8 +105,16 @@ def rule_name(rule: tuple[BlockingTerm, ...]) -> str:
 
 def plan(cols: fx.Columns, settings: MatchSettings) -> list[RulePlan]:
     """Plans for every blocking rule of the settings, in order."""
-    return [plan_rule(rule_name(rule), rule_keys(cols, rule), settings.max_block_size)
-            for rule in settings.blocking_rules()]
+    return plan_terms(rule_terms(cols, settings), settings)
+
+
+def plan_terms(terms: list[list[fx.Keyed]], settings: MatchSettings) -> list[RulePlan]:
+    """Plans for every blocking rule from its terms' hashes (:func:`rule_terms`), in order.
+
+    The columns, with their text, can be freed before: grouping records by key peaks on its own.
+    """
+    return [plan_rule(rule_name(rule), rule_keys(hashes), settings.max_block_size)
+            for rule, hashes in zip(settings.blocking_rules(), terms)]
 
 
 def candidate_pairs(plans: list[RulePlan], index: int, chunk_pairs: int,

@@ -196,19 +196,19 @@ class DateKind(Kind):
 
     def features(self, cols, c):
         dates = cols[c.field]
-        return {"ymd": dates.keyed(fx.iso_date_int(dates.values), np.int32(0))}
+        return {"bcd": dates.keyed(fx.iso_date_bcd(dates.values), np.uint32(0))}
 
     def levels(self, c):
         return ["else", "same_year", "one_digit_differs", "day_month_transposed", "exact"]
 
     def gamma(self, sides, c):
-        left, right = sides("ymd")
+        left, right = sides("bcd")  # a nibble per digit, a byte per month and day, two per year
         present = (left != 0) & (right != 0)
-        year_l, year_r = left // 10_000, right // 10_000
-        md_l, md_r = left % 10_000, right % 10_000
-        transposed = (year_l == year_r) & (md_l // 100 == md_r % 100) & (md_l % 100 == md_r // 100)
-        differing = sum(((left // 10**k) % 10 != (right // 10**k) % 10).astype(np.int8) for k in range(8))
-        return _assign(present, [year_l == year_r, differing == 1, transposed & (left != right), left == right])
+        same_year = (left >> 16) == (right >> 16)
+        transposed = same_year & ((left >> 8) & 0xFF == right & 0xFF) & (left & 0xFF == (right >> 8) & 0xFF)
+        x = left ^ right
+        differing = np.bitwise_count((x | x >> 1 | x >> 2 | x >> 3) & 0x11111111)
+        return _assign(present, [same_year, differing == 1, transposed & (left != right), left == right])
 
 
 class PostcodeKind(Kind):

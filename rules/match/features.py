@@ -353,11 +353,21 @@ def last_digits(n: int) -> Normalise:
     return lambda values: pc.utf8_slice_codeunits(pc.replace_substring_regex(values, "[^0-9]+", ""), -n)
 
 
-def iso_date_int(values: pa.Array) -> pa.Array:
-    """``YYYY-MM-DD`` as the int YYYYMMDD, 0 when it is no such date."""
+def iso_date_bcd(values: pa.Array) -> np.ndarray:
+    """``YYYY-MM-DD`` as its eight digits in 4-bit nibbles ("1970-03-04" -> 0x19700304), 0 when it
+    is no such date: digits, the year, the month and the day then compare with bit operations.
+
+    Example:
+        >>> [hex(v) for v in iso_date_bcd(pa.array(["1970-03-04", None, "soon"]))]
+        ['0x19700304', '0x0', '0x0']
+    """
     compact = pc.replace_substring(pc.utf8_slice_codeunits(values, 0, 10), "-", "")
     valid = pc.and_(pc.equal(pc.utf8_length(compact), 8), pc.ascii_is_decimal(compact))
-    return pc.cast(pc.if_else(valid, compact, pa.scalar("0", compact.type)), pa.int32())
+    number = pc.fill_null(pc.cast(pc.if_else(valid, compact, pa.scalar("0", compact.type)), pa.int32()), 0).to_numpy()
+    bcd = np.zeros(len(number), dtype=np.uint32)
+    for k in range(8):
+        bcd |= ((number // 10**k) % 10).astype(np.uint32) << np.uint32(4 * k)
+    return bcd
 
 
 def nickname_groups(column: Distinct) -> tuple[Keyed, Keyed]:

@@ -89,11 +89,14 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
         # A saved model brings the term frequencies it was trained with: a small delta
         # (a sync, a few records) would otherwise call every value it holds common.
         prepared = prepare(cols, settings, tf_tables=model["tf"] if model is not None else None)
-        plans = blocking.plan(cols, settings)
-        sources = blocking.source_codes(records, settings)
         frequent = tf_tables(cols, settings) if model is None else {}
-        # The factorised fields are no longer needed: free them before pairs are made.
+        terms = blocking.rule_terms(cols, settings)
+        # The factorised fields and their text are no longer needed: freed before the plans peak.
         del cols
+        _release_memory()
+        plans = blocking.plan_terms(terms, settings)
+        sources = blocking.source_codes(records, settings)
+        del terms
         _release_memory()
     stats["blocking"] = [{"rule": p.name, "pairs": p.pairs, "largest_block": p.largest_block,
                           "oversized_blocks": p.oversized_blocks, "skipped_pairs": p.skipped_pairs} for p in plans]
