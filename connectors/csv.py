@@ -29,6 +29,7 @@ from pydantic import Field
 
 from connectors._chunks import Reject, Row, chunked
 from connectors._file import FileSource, TextFileOptions
+from connectors._prefetch import prefetched
 from connectors._text import SNIFF_BYTES, Encoding, has_bad_bytes, shown, sniff_encoding
 from connectors.base import SOURCE_REF, Chunk, empty_rejects
 from connectors.registry import register_source
@@ -117,6 +118,9 @@ class CsvSource(FileSource):
         return Dialect(encoding, bom, delimiter, self.options.quotechar)
 
     def chunks(self, chunk_size: int = 50_000) -> Iterator[Chunk]:
+        return prefetched(self._chunks(chunk_size))
+
+    def _chunks(self, chunk_size: int) -> Iterator[Chunk]:
         if chunk_size < 1:
             raise ValueError(f"chunk size must be at least 1, not {chunk_size}")
         dialect = self.dialect()
@@ -165,17 +169,21 @@ class CsvSource(FileSource):
                 block = buffer.block(want, dialect.quotechar)
                 part = None if block is None else arrow.read(block)
                 if part is not None:
+                    assert block is not None
                     buffer.skip(block)
                     lines = min(lines * 2, chunk_size)
+                    # A block's lines bound its records: counting lines spares a second, tiny
+                    # block (and a concat) for every chunk whose values span lines.
+                    left -= block.lines
                 elif want > _SLOW_LINES:
                     lines = max(want // 2, _SLOW_LINES)
                     continue
                 else:
                     records = islice(_records(buffer.lines(), header, dialect, buffer.line), want)
                     part = next(chunked(records, want, header), None)
+                    left -= 0 if part is None else part.count
                 if part is not None and part.count:
                     parts.append(part)
-                    left -= part.count
             if parts:
                 yield _joined(parts)
 
@@ -325,10 +333,20 @@ def _row_lines(table: pa.Table, block: _Block) -> np.ndarray | None:
         return np.delete(np.arange(n_lines), blank)
     if len(blank):
         return None  # values spanning lines and blank lines: left to the csv module
-    spans = 1 + sum(pc.count_substring(column, "\n").to_numpy() for column in table.columns)
+    spans = np.ones(table.num_rows, dtype=np.int64)
+    for column in table.columns:
+        if _may_hold(column, ord("\n")):  # most columns hold no line break: skip counting them
+            spans += pc.count_substring(column, "\n").to_numpy()
     if spans.sum() != n_lines:
         return None
     return np.concatenate([[0], np.cumsum(spans)[:-1]])
+
+
+def _may_hold(values: pa.ChunkedArray, byte: int) -> bool:
+    """Whether any value may hold ``byte``: one scan of the value buffers (bytes a slice leaves
+    out may answer yes)."""
+    return any(chunk.buffers()[2] is not None and bool((np.frombuffer(chunk.buffers()[2], np.uint8) == byte).any())
+               for chunk in values.chunks)
 
 
 def _records(lines: Iterator[str], header: list[str], dialect: Dialect, first: int) -> Iterator[Row | Reject]:

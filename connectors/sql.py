@@ -9,6 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from connectors._prefetch import prefetched
 from connectors.base import SOURCE_REF, Chunk, Source, SourceOptions
 from connectors.registry import register_source
 from connectors.urls import make_engine, safe_url
@@ -135,6 +136,12 @@ class SqlSource(Source):
             yield chunk
 
     def _stream(self, selectable: sa.Executable, id_column: str | None, chunk_size: int) -> Iterator[Chunk]:
+        chunks = self._fetch(selectable, id_column, chunk_size)
+        # A database server fetches the next rows while this process maps the last ones; SQLite
+        # reads in this process (and its in-memory databases exist in one thread only).
+        return chunks if self.engine.dialect.name == "sqlite" else prefetched(chunks)
+
+    def _fetch(self, selectable: sa.Executable, id_column: str | None, chunk_size: int) -> Iterator[Chunk]:
         offset = 0
         try:
             with self.engine.connect() as conn:

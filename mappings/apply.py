@@ -84,8 +84,13 @@ def id_text(values: pd.Series) -> pd.Series:
 
 def _is_text(values: pd.Series) -> bool:
     """True when every value is a str or missing: what files and text columns hold."""
-    return pd.api.types.is_object_dtype(values) and pd.api.types.infer_dtype(values, skipna=True) in ("string",
-                                                                                                     "empty")
+    return _all_text(values) or (pd.api.types.is_object_dtype(values)
+                                 and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"))
+
+
+def _all_text(values: pd.Series) -> bool:
+    """True when every value is a str, none missing: a file's columns as read."""
+    return pd.api.types.is_object_dtype(values) and pd.api.types.infer_dtype(values, skipna=False) == "string"
 
 
 def _arrow_text(values: pd.Series) -> pa.Array:
@@ -96,8 +101,14 @@ def _arrow_text(values: pd.Series) -> pa.Array:
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """A 16-hex-digit fingerprint of each row's values as text (``str()`` of each)."""
-    text = frame.apply(lambda col: col if pd.api.types.infer_dtype(col, skipna=False) == "string" else col.astype(str))
+    """A 16-hex-digit fingerprint of each row's values as text (``str()`` of each).
+
+    Staged hashes of earlier versions are compared with these (change detection, review item
+    versions), so the formula stays pandas' ``hash_pandas_object`` of ``frame.astype(str)``.
+    Text columns go in as they are: pandas hashes a missing value as its ``str()`` already.
+    """
+    text = pd.DataFrame({i: values.to_numpy() if _is_text(values) else values.astype(str).to_numpy()
+                         for i, (_, values) in enumerate(frame.items())}, index=frame.index)
     hashes = pd.util.hash_pandas_object(text, index=False, categorize=False).to_numpy()
     return np.frombuffer(hashes.astype(">u8").tobytes().hex().encode(), dtype="S16").astype(str).astype(object)
 
@@ -107,8 +118,11 @@ def _field(raw: pd.DataFrame, spec: FieldSpec) -> pd.Series:
         return pd.Series([spec.value] * len(raw), index=raw.index, dtype="object")
     if spec.column is not None:
         values = raw[spec.column]
-        if _is_text(values) and not (spec.regex or spec.split or spec.map or spec.format or spec.default is not None):
-            return values.where(values.notna(), None) if values.hasnans else values
+        if not (spec.regex or spec.split or spec.map or spec.format or spec.default is not None):
+            if _all_text(values):
+                return values
+            if _is_text(values):
+                return values.where(values.notna(), None)
         if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
             values = values.astype("object").where(values.notna(), None)
             return values if not (spec.regex or spec.split or spec.map or spec.format) else _transform(
@@ -156,7 +170,8 @@ def _to_lists(columns: list[pd.Series], index: pd.Index) -> pd.Series:
     finally:
         if collecting:
             gc.enable()
-    return pd.Series(lists, index=index, dtype="object")
+    # fromiter, not Series(lists): numpy would look into each list for a second dimension.
+    return pd.Series(np.fromiter(lists, dtype=object, count=len(lists)), index=index, copy=False)
 
 
 def _nonempty(text: pa.Array) -> pa.Array:
