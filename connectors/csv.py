@@ -29,7 +29,7 @@ from pydantic import Field
 
 from connectors._chunks import Reject, Row, chunked
 from connectors._file import FileSource, TextFileOptions
-from connectors._prefetch import prefetched
+from connectors.prefetch import prefetched
 from connectors._text import SNIFF_BYTES, Encoding, has_bad_bytes, shown, sniff_encoding
 from connectors.base import SOURCE_REF, Chunk, empty_rejects
 from connectors.registry import register_source

@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from connectors._prefetch import prefetched
+from connectors.prefetch import prefetched
 from connectors.base import SOURCE_REF, Chunk, Source, SourceOptions
 from connectors.registry import register_source
 from connectors.urls import make_engine, safe_url

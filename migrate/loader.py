@@ -15,7 +15,6 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,7 @@ import pyarrow.json as pa_json
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSON
 
+from connectors.prefetch import prefetched
 from connectors.targets import BatchPlan, Target, open_target
 from mappings.canonical import GOLDEN_ATTRIBUTES, LIST_FIELDS
 from migrate.errors import ConfigError
@@ -46,7 +46,6 @@ BUCKETS = ("created", "updated", "unchanged", "failed", "unprocessed", "skipped"
 GOLDEN_CHUNK = 100_000
 _LIST = pa.list_(pa.string())
 _FLAGS = ("email_opt_in", "do_not_contact")
-T = TypeVar("T")
 #: The reader runs beside the load in a thread of its own: Arrow's pool would double its CPU time for no gain.
 _ONE_THREAD = pa_json.ReadOptions(use_threads=False)
 #: Golden columns the loader reads (lineage and identifiers are not loaded: decoding them would dominate).
@@ -130,7 +129,7 @@ def golden_tables(ws: Workspace) -> Iterator[pa.Table]:
             after = pc.max(table["golden_id"]).as_py()
             yield table.sort_by("golden_id")
 
-    return _read_ahead(chunks())
+    return prefetched(chunks())
 
 
 def _golden_json(ws: Workspace, after: str) -> str | None:
@@ -151,15 +150,6 @@ def _golden_json(ws: Workspace, after: str) -> str | None:
     else:
         text = sa.func.group_concat(sa.func.json_object(*pairs), "\n")
     return ws.scalar(sa.select(text))
-
-
-def _read_ahead(items: Iterator[T]) -> Iterator[T]:
-    """The items of an iterator, each next one computed in a thread while the caller uses this one."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-migrate-read") as pool:
-        ahead = pool.submit(next, items, None)
-        while (item := ahead.result()) is not None:
-            ahead = pool.submit(next, items, None)
-            yield item
 
 
 def _arrow_frame(table: pa.Table) -> pd.DataFrame:
@@ -352,7 +342,7 @@ def load_phase(project: Project, ws: Workspace, run_id: str, phase: str) -> Phas
     try:
         golden_ids = []
         # The next chunk's rows and checksums are made in a thread while this one's go to the target.
-        for ids, parts in _read_ahead(prepared()):
+        for ids, parts in prefetched(prepared()):
             golden_ids.append(ids)
             for rows in parts:
                 loader.send(rows)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors._prefetch import prefetched
+from connectors.prefetch import prefetched
 
 
 def test_a_read_error_reaches_the_caller_after_the_chunks_read_before_it():

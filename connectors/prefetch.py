@@ -1,4 +1,4 @@
-"""Reading a source's next chunk on a thread while the caller maps the last one."""
+"""The next item of a stream made on a thread while the caller works on the last one (source chunks, golden records)."""
 
 from __future__ import annotations
 
