@@ -52,6 +52,8 @@ _ONE_THREAD = pa_json.ReadOptions(use_threads=False)
 _GOLDEN_JSON = pa.schema([("golden_id", pa.string()), ("member_count", pa.int64()),
                           *((a, _LIST if a in LIST_FIELDS else pa.int64() if a in _FLAGS else pa.string())
                             for a in GOLDEN_ATTRIBUTES if a != "identifiers")])
+#: The same columns keyed by position in the JSON text: names would be a third of what is built and parsed.
+_GOLDEN_KEYED = pa.schema([pa.field(str(i), f.type) for i, f in enumerate(_GOLDEN_JSON)])
 
 
 @dataclass
@@ -125,7 +127,8 @@ def golden_tables(ws: Workspace) -> Iterator[pa.Table]:
         after = ""
         while text := _golden_json(ws, after):
             table = pa_json.read_json(pa.BufferReader(text.encode()), read_options=_ONE_THREAD,
-                                      parse_options=pa_json.ParseOptions(explicit_schema=_GOLDEN_JSON))
+                                      parse_options=pa_json.ParseOptions(explicit_schema=_GOLDEN_KEYED))
+            table = table.rename_columns(_GOLDEN_JSON.names)
             after = pc.max(table["golden_id"]).as_py()
             yield table.sort_by("golden_id")
 
@@ -138,13 +141,13 @@ def _golden_json(ws: Workspace, after: str) -> str | None:
     page = (sa.select(golden).where(golden.c.status == "active", golden.c.golden_id > after)
             .order_by(golden.c.golden_id).limit(GOLDEN_CHUNK).subquery())
     pairs = []
-    for name in _GOLDEN_JSON.names:
+    for key, name in zip(_GOLDEN_KEYED.names, _GOLDEN_JSON.names):
         col = page.c[name]
         if name in LIST_FIELDS:  # stored as JSON text: embedded as the array it is
             col = sa.cast(col, JSON) if postgres else sa.func.json(col)
         elif name in _FLAGS:
             col = sa.cast(col, sa.Integer)
-        pairs += [sa.literal(name), col]
+        pairs += [sa.literal(key), col]
     if postgres:
         text = sa.func.string_agg(sa.cast(sa.func.json_build_object(*pairs), sa.Text), "\n")
     else:

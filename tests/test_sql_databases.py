@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import sqlalchemy as sa
+import yaml
 
 from connectors import open_source
 from connectors.target_sql import SqlTarget
@@ -86,3 +87,19 @@ def test_workspace_on_a_server_records_its_schema_version(db_url, tmp_path):
         assert "newer crm-migrate" in str(exc)
     else:
         raise AssertionError("a workspace from a newer release must be refused")
+
+
+@with_databases("postgresql")
+def test_a_team_workspace_on_postgresql_migrates_what_a_sqlite_one_does(db_url, tmp_path):
+    """The loader reads golden records through the workspace database's own JSON functions."""
+    loaded = {}
+    for kind, workspace in (("sqlite", "sqlite:///.crm-migrate/workspace.db"), ("postgresql", db_url)):
+        root = make_project(tmp_path / kind)
+        config = yaml.safe_load((root / "migration.yaml").read_text())
+        config["workspace"] = workspace
+        (root / "migration.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        result = run(Project.load(root))
+        assert result.reconciliation["holds"], result.reconciliation
+        loaded[kind] = SqlTarget("sqlite:///crm.db", root).read("contacts").drop(columns=["id", "updated_at"])
+    assert len(loaded["postgresql"]) == 5
+    pd.testing.assert_frame_equal(loaded["postgresql"], loaded["sqlite"])
