@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from rules.match import features as fx
+from rules.match import memory
 from rules.match.settings import BlockingTerm, MatchSettings, field_kind
 
 
@@ -113,8 +114,11 @@ def plan_terms(terms: list[list[fx.Keyed]], settings: MatchSettings) -> list[Rul
 
     The columns, with their text, can be freed before: grouping records by key peaks on its own.
     """
-    return [plan_rule(rule_name(rule), rule_keys(hashes), settings.max_block_size)
-            for rule, hashes in zip(settings.blocking_rules(), terms)]
+    plans = []
+    for rule, hashes in zip(settings.blocking_rules(), terms):
+        plans.append(plan_rule(rule_name(rule), rule_keys(hashes), settings.max_block_size))
+        memory.release()  # each rule's keys and hash table are freed before the next peaks
+    return plans
 
 
 def candidate_pairs(plans: list[RulePlan], index: int, chunk_pairs: int,

@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 import yaml
 from anyascii import anyascii
 
+from rules.match import memory
+
 #: Hash of a missing value; every key treats it as "nothing to compare".
 NULL = np.uint64(0)
 
@@ -149,6 +151,7 @@ class Columns:
         field = {"email": "emails", "phone": "phones"}.get(field, field)
         if field not in self._cache:
             self._cache[field] = Distinct.of(self._raw(field))
+            memory.release()  # the raw column and the encoder's hash table are freed by now
         return self._cache[field]
 
     def _raw(self, field: str) -> pa.Array:

@@ -13,6 +13,8 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from rules.match import memory
+
 Keys = np.ndarray | pd.api.extensions.ExtensionArray
 """Record keys, one per position: a NumPy object array or a pandas (e.g. Arrow-backed) array."""
 
@@ -60,15 +62,19 @@ def constrained_clusters(keys: Keys, left: np.ndarray, right: np.ndarray, streng
         ['a', 'a', 'c']
     """
     labels = _components(len(keys), left, right)
+    memory.release()  # the sparse graph's buffers, before the keys are sorted
     joined = labels[cannot_left] == labels[cannot_right]
     broken = np.unique(labels[cannot_left][joined])
     if len(broken):
         inside = np.isin(labels[left], broken)
         order = np.argsort(-strength[inside], kind="stable")
-        roots = _greedy(left[inside][order], right[inside][order], cannot_left[joined], cannot_right[joined])
         members = np.flatnonzero(np.isin(labels, broken))
+        local = np.full(len(labels), -1, dtype=np.int64)
+        local[members] = np.arange(len(members))
+        roots = _greedy(len(members), local[left[inside][order]], local[right[inside][order]],
+                        local[cannot_left[joined]], local[cannot_right[joined]])
         # Fresh labels past the old ones, so split parts never collide with other clusters.
-        labels[members] = labels.max() + 1 + np.array([roots.get(i, i) for i in members.tolist()], dtype=np.int64)
+        labels[members] = labels.max() + 1 + members[roots]
         labels = np.unique(labels, return_inverse=True)[1]
     return labels, _smallest_key(keys, labels)
 
@@ -88,50 +94,66 @@ def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def _smallest_key(keys: Keys, labels: np.ndarray) -> Keys:
-    """Per record, the smallest key among the records sharing its label (a record alone is its own)."""
+    """Per record, the smallest key among the records sharing its label (a record alone is its own).
+
+    The keys of records in a shared label are ranked by one string sort; the smallest rank per
+    label is then a NumPy reduction, cheaper than sorting by label and key together.
+    """
     rep = np.arange(len(labels))
     shared = np.flatnonzero(np.bincount(labels)[labels] > 1)
     if len(shared):
         text = keys.take(shared)
         text = pa.array(text) if isinstance(text, pd.arrays.ArrowExtensionArray) else pa.array(np.asarray(text, object))
-        order = pc.sort_indices(pa.table({"label": labels[shared], "key": text}),
-                                [("label", "ascending"), ("key", "ascending")]).to_numpy()
-        ranked = labels[shared][order]
-        first = order[np.r_[True, ranked[1:] != ranked[:-1]]]
-        smallest = np.zeros(labels.max() + 1, dtype=np.int64)
-        smallest[labels[shared][first]] = shared[first]
-        rep[shared] = smallest[labels[shared]]
+        by_rank = pc.sort_indices(text).to_numpy()
+        del text
+        rank = np.empty(len(shared), dtype=np.int64)
+        rank[by_rank] = np.arange(len(shared))
+        smallest = np.full(labels.max() + 1, len(shared), dtype=np.int64)
+        np.minimum.at(smallest, labels[shared], rank)
+        rep[shared] = shared[by_rank[smallest[labels[shared]]]]
     return keys.take(rep)
 
 
-def _greedy(left: np.ndarray, right: np.ndarray, c_left: np.ndarray, c_right: np.ndarray) -> dict[int, int]:
+def _greedy(n: int, left: np.ndarray, right: np.ndarray, c_left: np.ndarray, c_right: np.ndarray) -> np.ndarray:
     """Union-find over links in the given order, refusing unions that join a cannot-link pair.
 
-    Runs only over the components a cannot-link pair breaks, so a loop is fine here. Each root
-    keeps its members and the records they must not join, so a union is checked with one set
-    operation. Returns the root of each record that was joined to another.
+    Records are numbered ``0..n-1``. Runs only over the components a cannot-link pair breaks,
+    so a loop is fine here; lists indexed by record keep it cheap. Each root keeps its members
+    and the records they must not join, so a union is checked with one set operation. Returns
+    the root of every record.
     """
-    parent: dict[int, int] = {}
-    members: dict[int, set[int]] = {}
-    banned: dict[int, set[int]] = {}
+    parent = list(range(n))
+    members: list[list[int] | None] = [None] * n  # None: the record alone
+    banned: list[set[int] | None] = [None] * n
     for a, b in zip(c_left.tolist(), c_right.tolist()):
-        banned.setdefault(a, set()).add(b)
-        banned.setdefault(b, set()).add(a)
+        for x, y in ((a, b), (b, a)):
+            if banned[x] is None:
+                banned[x] = set()
+            banned[x].add(y)  # type: ignore[union-attr]
 
     def root(x: int) -> int:
-        while (up := parent.get(x, x)) != x:
-            parent[x] = parent.get(up, up)
+        while (up := parent[x]) != x:
+            parent[x] = parent[up]
             x = up
         return x
 
     for a, b in zip(left.tolist(), right.tolist()):
         ra, rb = root(a), root(b)
-        if ra == rb or not banned.get(ra, set()).isdisjoint(members.get(rb, (rb,))):
+        if ra == rb or (banned[ra] is not None and not banned[ra].isdisjoint(members[rb] or (rb,))):  # type: ignore[union-attr]
             continue
-        if len(members.get(ra, ())) < len(members.get(rb, ())):
+        if len(members[ra] or ()) < len(members[rb] or ()):
             ra, rb = rb, ra
         parent[rb] = ra
-        members.setdefault(ra, {ra}).update(members.pop(rb, (rb,)))
-        if rb in banned:
-            banned.setdefault(ra, set()).update(banned.pop(rb))
-    return {x: root(x) for x in list(parent)}
+        if members[ra] is None:
+            members[ra] = [ra]
+        members[ra].extend(members[rb] or (rb,))  # type: ignore[union-attr]
+        members[rb] = None
+        if banned[rb] is not None:
+            if banned[ra] is None:
+                banned[ra] = set()
+            banned[ra].update(banned[rb])  # type: ignore[union-attr]
+            banned[rb] = None
+    roots = np.array(parent)
+    while not np.array_equal(up := roots[roots], roots):  # pointer jumping: every record to its root
+        roots = up
+    return roots

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,9 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from rules.match import blocking, graph
+from rules.match import blocking, graph, memory
 from rules.match.features import Columns
 from rules.match.model import Patterns, estimate_u, new_model, pack, tf_tables, train, with_settings
 from rules.match.scoring import (TIER_GUARD, TIERS, Prepared, compare_partition, matching_columns, pair_columns,
@@ -27,9 +23,6 @@ Progress = Callable[[str, int, "int | None"], None]
 
 #: Candidate pairs whose gammas training keeps for scoring (about 20 bytes each).
 _STORED_PAIRS_LIMIT = 20_000_000
-
-#: glibc, whose ``malloc_trim`` returns freed heap pages to the system (None elsewhere).
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
 
 #: Tiers of pairs stewards decided.
 TIER_MUST_LINK, TIER_CANNOT_LINK = "must_link", "cannot_link"
@@ -93,11 +86,11 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
         terms = blocking.rule_terms(cols, settings)
         # The factorised fields and their text are no longer needed: freed before the plans peak.
         del cols
-        _release_memory()
+        memory.release()
         plans = blocking.plan_terms(terms, settings)
         sources = blocking.source_codes(records, settings)
         del terms
-        _release_memory()
+        memory.release()
     stats["blocking"] = [{"rule": p.name, "pairs": p.pairs, "largest_block": p.largest_block,
                           "oversized_blocks": p.oversized_blocks, "skipped_pairs": p.skipped_pairs} for p in plans]
     stats["warnings"] += [f"blocking rule {p.name!r}: {p.oversized_blocks} block(s) above max_block_size="
@@ -120,7 +113,7 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
         if store is not None:
             # Weighing the kept gammas reads term frequencies and strong identifiers only.
             prepared, plans = prepared.select(weighing_columns(prepared)), []
-            _release_memory()
+            memory.release()
         chunks = _stored_chunks(prepared, store, model, report) if store is not None else \
             _scored_chunks(prepared, plans, sources, settings, model, report)
         pairs, at, forbidden, stats["pairs_scored"] = _kept(chunks, settings.thresholds.review, cannot)
@@ -129,7 +122,7 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
         pairs.insert(0, "record_key_r", keys.take(at[:, 1]))
         pairs.insert(0, "record_key_l", keys.take(at[:, 0]))
         del prepared, plans, store, chunks  # clustering needs positions only: free the features first
-        _release_memory()
+        memory.release()
 
     with _stage(stats, "cluster"):
         probability = pairs["match_probability"].to_numpy()
@@ -177,6 +170,7 @@ def _train(prepared: Prepared, plans: list[blocking.RulePlan], sources: np.ndarr
                         patterns[i].count(packed[also])
                 if store is not None:
                     store.append((left, right, gammas))
+                memory.release()  # a chunk's pair columns and text, freed, would otherwise add up
         estimate_u(random_pairs.result(), model)
     sessions = []
     for plan, rule, counted in zip(plans, rules, patterns):
@@ -290,6 +284,7 @@ def _random_pair_patterns(prepared: Prepared, settings: MatchSettings, sources: 
     for start in range(0, len(left), settings.chunk_pairs):
         chunk = slice(start, start + settings.chunk_pairs)
         counted.count(pack(compare_partition(pair_columns(sample, left[chunk], right[chunk], columns), comparisons)))
+        memory.release()
     return counted
 
 
@@ -330,17 +325,6 @@ def _pair_indices(record_keys: pd.Series, *decided: pd.DataFrame | None) -> list
         ok = (left >= 0) & (right >= 0) & (left != right)
         out.append(np.column_stack([np.minimum(left, right)[ok], np.maximum(left, right)[ok]]).astype(np.int32))
     return out
-
-
-def _release_memory() -> None:
-    """Hand what Arrow and the C allocator hold for freed buffers back to the system.
-
-    The peak of the run is what matters to a user, and freed blocks the allocators keep count
-    in it as much as live ones.
-    """
-    pa.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
 
 
 @contextmanager
