@@ -10,7 +10,7 @@ exactly once, and blocks above ``max_block_size`` records are skipped and report
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -68,11 +68,12 @@ class RulePlan:
     largest_block: int
     oversized_blocks: int
     skipped_pairs: int
+    pairs: int  # pairs this rule forms before removing those of earlier rules
 
-    @property
-    def pairs(self) -> int:
-        """Pairs this rule forms before removing those of earlier rules."""
-        return int(self.opens.sum())
+    def compared(self) -> RulePlan:
+        """The plan without the order its pairs come from: all later rules need of it are its keys."""
+        none = np.zeros(0, dtype=np.int32)
+        return replace(self, order=none, opens=none)
 
 
 def plan_rule(name: str, keys: np.ndarray, max_block_size: int) -> RulePlan:
@@ -96,7 +97,7 @@ def plan_rule(name: str, keys: np.ndarray, max_block_size: int) -> RulePlan:
     opens = (np.repeat(np.cumsum(kept), kept) - np.arange(len(order)) - 1).astype(np.int32)
     allowed = (sizes > 0) & ~big
     return RulePlan(name, block, order, opens, int(allowed.sum()), int(sizes[allowed].max(initial=0)),
-                    int(big.sum()), skipped)
+                    int(big.sum()), skipped, int(opens.sum()))
 
 
 def rule_name(rule: tuple[BlockingTerm, ...]) -> str:

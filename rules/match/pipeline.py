@@ -140,7 +140,8 @@ def _train(prepared: Prepared, plans: list[blocking.RulePlan], sources: np.ndarr
            settings: MatchSettings, must: np.ndarray, report: Progress, store: list | None) -> dict:
     """u from random pairs, then m and the prior by EM on every rule's candidate pairs.
 
-    With ``store`` (a list), each candidate chunk's ``(left, right, gammas)`` is appended to it.
+    With ``store`` (a list), each candidate chunk's ``(left, right, gammas)`` is appended to it,
+    and each rule's order is dropped from ``plans`` once its pairs are compared (scoring reads the store).
     """
     model = new_model(settings)
     comparisons = settings.comparisons()
@@ -171,6 +172,8 @@ def _train(prepared: Prepared, plans: list[blocking.RulePlan], sources: np.ndarr
                 if store is not None:
                     store.append((left, right, gammas))
                 memory.release()  # a chunk's pair columns and text, freed, would otherwise add up
+            if store is not None:
+                plans[j] = plans[j].compared()
         estimate_u(random_pairs.result(), model)
     sessions = []
     for plan, rule, counted in zip(plans, rules, patterns):
@@ -281,8 +284,11 @@ def _random_pair_patterns(prepared: Prepared, settings: MatchSettings, sources: 
     comparisons = settings.comparisons()
     counted = Patterns(len(comparisons))
     sample, left, right = _random_pairs(prepared, settings, sources)
-    for start in range(0, len(left), settings.chunk_pairs):
-        chunk = slice(start, start + settings.chunk_pairs)
+    # Compared on a second thread while the candidates are: in smaller chunks, the two threads'
+    # chunks in flight together peak little above one candidate chunk.
+    step = max(settings.chunk_pairs // 4, 1)
+    for start in range(0, len(left), step):
+        chunk = slice(start, start + step)
         counted.count(pack(compare_partition(pair_columns(sample, left[chunk], right[chunk], columns), comparisons)))
         memory.release()
     return counted
