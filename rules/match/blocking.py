@@ -81,16 +81,20 @@ def plan_rule(name: str, keys: np.ndarray, max_block_size: int) -> RulePlan:
 
     Keys are counted with a hash table, so only the records sharing a block with another (often
     a small part: one e-mail address per customer) are sorted; records alone form no pair.
+    Records without a key (0: a term missing) form no block either: the table, sized by the
+    values it is given, counts only the others.
     """
-    codes, uniques = pd.factorize(keys)
-    sizes = np.bincount(codes[keys != 0], minlength=len(uniques))  # key 0 (missing) forms no block
+    present = np.flatnonzero(keys).astype(np.int32)
+    codes, uniques = pd.factorize(keys[present])
+    sizes = np.bincount(codes, minlength=len(uniques))
     big = sizes > max_block_size
     skipped = int((sizes[big] * (sizes[big] - 1) // 2).sum())
     shared = np.flatnonzero((sizes > 1) & ~big)
     number = np.zeros(len(sizes), dtype=np.int32)
     number[shared] = np.arange(1, len(shared) + 1, dtype=np.int32)
     # int32 block numbers and positions: a rule's plan costs 4 bytes a record, 8 more a record in a block.
-    block = number[codes]
+    block = np.zeros(len(keys), dtype=np.int32)
+    block[present] = number[codes]
     members = np.flatnonzero(block)
     order = members[np.argsort(block[members], kind="stable")].astype(np.int32)
     kept = sizes[shared]

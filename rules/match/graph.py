@@ -76,6 +76,7 @@ def constrained_clusters(keys: Keys, left: np.ndarray, right: np.ndarray, streng
         # Fresh labels past the old ones, so split parts never collide with other clusters.
         labels[members] = labels.max() + 1 + members[roots]
         labels = np.unique(labels, return_inverse=True)[1]
+        memory.release()
     return labels, _smallest_key(keys, labels)
 
 
@@ -99,18 +100,19 @@ def _smallest_key(keys: Keys, labels: np.ndarray) -> Keys:
     The keys of records in a shared label are ranked by one string sort; the smallest rank per
     label is then a NumPy reduction, cheaper than sorting by label and key together.
     """
-    rep = np.arange(len(labels))
-    shared = np.flatnonzero(np.bincount(labels)[labels] > 1)
+    rep = np.arange(len(labels), dtype=np.int32)  # positions: 4 bytes a record are enough
+    shared = np.flatnonzero(np.bincount(labels)[labels] > 1).astype(np.int32)
     if len(shared):
         text = keys.take(shared)
         text = pa.array(text) if isinstance(text, pd.arrays.ArrowExtensionArray) else pa.array(np.asarray(text, object))
         by_rank = pc.sort_indices(text).to_numpy()
         del text
-        rank = np.empty(len(shared), dtype=np.int64)
-        rank[by_rank] = np.arange(len(shared))
-        smallest = np.full(labels.max() + 1, len(shared), dtype=np.int64)
-        np.minimum.at(smallest, labels[shared], rank)
-        rep[shared] = shared[by_rank[smallest[labels[shared]]]]
+        rank = np.empty(len(shared), dtype=np.int32)
+        rank[by_rank] = np.arange(len(shared), dtype=np.int32)
+        smallest = np.full(labels.max() + 1, len(shared), dtype=np.int32)
+        shared_labels = labels[shared]
+        np.minimum.at(smallest, shared_labels, rank)
+        rep[shared] = shared[by_rank[smallest[shared_labels]]]
     return keys.take(rep)
 
 
