@@ -113,19 +113,25 @@ class Distinct:
     def frequencies(self) -> Keyed:
         """Share of the present records holding each record's value (NaN where missing)."""
         merged = self._merged_codes()
-        present = merged[self.codes]
-        present = present[present >= 0]
-        counts = np.bincount(present, minlength=int(merged.max()) + 1) / max(len(present), 1)
-        return Keyed(self.codes, np.append(counts, np.nan)[merged].astype(np.float32))
+        counts = self._merged_counts(merged)
+        share = counts / max(counts.sum(), 1)
+        return Keyed(self.codes, np.append(share, np.nan)[merged].astype(np.float32))
 
-    def merged(self) -> Distinct:
-        """The same column with equal values sharing one code (for counting)."""
-        return Distinct(self._merged_codes()[self.codes], pc.unique(self.values.drop_null()))
+    def value_counts(self) -> tuple[pa.Array, np.ndarray]:
+        """Each value once (equal values merged, in order of first appearance) and how many records hold it."""
+        return pc.unique(self.values.drop_null()), self._merged_counts(self._merged_codes()).astype(np.int64)
+
+    def _merged_counts(self, merged: np.ndarray) -> np.ndarray:
+        """Records per merged value (:meth:`_merged_codes`), counted per distinct value first:
+        no array per record is made."""
+        per_value = np.bincount(self.codes + 1, minlength=len(self.values) + 1)[1:]
+        present = merged[:-1] >= 0
+        return np.bincount(merged[:-1][present], weights=per_value[present], minlength=int(merged.max()) + 1)
 
     def _merged_codes(self) -> np.ndarray:
         """Per distinct value the code it has once equal values are merged, then -1 (for code -1).
 
-        Merged codes number the values in order of first appearance, as :meth:`merged` lists them.
+        Merged codes number the values in order of first appearance, as :meth:`value_counts` lists them.
         """
         merged = pc.fill_null(pc.dictionary_encode(self.values).indices, -1).to_numpy().astype(np.int32)
         return np.append(merged, np.int32(-1))

@@ -206,13 +206,11 @@ def tf_tables(cols: Columns, settings: MatchSettings) -> dict[str, dict]:
     for c in settings.comparisons():
         kind = KINDS[c.kind]
         if c.tf and kind.tf_feature:
-            values = kind.tf_values(cols, c).merged()
-            present = values.codes[values.codes >= 0]
-            counts = np.bincount(present, minlength=len(values.values))
-            total = max(len(present), 1)
+            values, counts = kind.tf_values(cols, c).value_counts()
+            total = max(int(counts.sum()), 1)
             top = np.argsort(-counts, kind="stable")[:TF_TABLE_SIZE]
             top = top[counts[top] > 1]
-            names = values.values.take(pa.array(top)).to_pylist()
+            names = values.take(pa.array(top)).to_pylist()
             tables[c.id] = {"values": dict(zip(names, (counts[top] / total).tolist())), "default": 1.0 / total}
     return tables
 
