@@ -82,6 +82,7 @@ def link(records: pd.DataFrame, settings: MatchSettings, *, model: dict | None =
         # A saved model brings the term frequencies it was trained with: a small delta
         # (a sync, a few records) would otherwise call every value it holds common.
         prepared = prepare(cols, settings, tf_tables=model["tf"] if model is not None else None)
+        memory.release()  # what the normalisations freed, before the counts and the blocking keys
         frequent = tf_tables(cols, settings) if model is None else {}
         terms = blocking.rule_terms(cols, settings)
         # The factorised fields and their text are no longer needed: freed before the plans peak.
