@@ -83,9 +83,13 @@ class Distinct:
 
     @classmethod
     def of(cls, values: pa.Array) -> Distinct:
-        """Dictionary-encode string values; nulls and blank strings are missing."""
+        """Dictionary-encode string values; nulls and blank strings are missing.
+
+        Codes take two bytes a record when the distinct values allow (names, dates, cities).
+        """
         encoded = pc.dictionary_encode(values)
-        codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int32)
+        kind = np.int16 if len(encoded.dictionary) < np.iinfo(np.int16).max else np.int32
+        codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(kind)
         return cls(codes, _blank_to_null(encoded.dictionary))
 
     def map(self, func: Normalise) -> Distinct:
