@@ -13,12 +13,13 @@ import sys
 
 import pyarrow as pa
 
-#: glibc, whose ``malloc_trim`` returns freed heap pages to the system (None elsewhere).
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
+#: glibc's ``malloc_trim``, which returns freed heap pages to the system (None where the C library has none).
+_TRIM = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim", None) \
+    if sys.platform.startswith("linux") else None
 
 
 def release() -> None:
     """Return what Arrow and the C allocator hold for freed buffers to the system (a few ms)."""
     pa.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    if _TRIM is not None:
+        _TRIM(0)
